@@ -1,0 +1,258 @@
+"""``engine`` — the command line.  Parses arguments, calls the engine, renders the result.
+
+This is the single place that turns an ``EngineError`` into a message and an exit
+code: 0 ok, 1 an operation failed, 2 bad input (nothing was deployed).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from engine import toolchain
+from engine.catalog import Catalog, check_customer_id
+from engine.config import CustomerConfig, TenantRecord, json_schema, validate_document
+from engine.documents import load_file
+from engine.errors import ConfigError, EngineError, InputError, Problem
+from engine.home import EngineHome, default_home
+from engine.operations import Engine, unsupported_tool
+from engine.reporters.console import LiveProgress, render_run
+from engine.results import RunResult
+
+
+def _emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def _fail(exc: EngineError, as_json: bool) -> None:
+    if as_json:
+        _emit_json({"ok": False, **exc.to_dict()})
+    else:
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def handles_errors(func):
+    """Turn engine errors into a message and exit code; never show a traceback for them."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return func(*args, **kwargs)
+        except EngineError as exc:
+            _fail(exc, as_json)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - last resort: a bug, not a user error
+            if os.environ.get("ENGINE_DEBUG"):
+                traceback.print_exc()
+            _fail(EngineError(f"internal error: {type(exc).__name__}: {exc}", hint="set ENGINE_DEBUG=1 for a traceback and report it"), as_json)
+
+    return wrapper
+
+
+class Context:
+    def __init__(self, catalog: str | None, home: str | None):
+        self.catalog_root = Path(catalog or os.environ.get("ENGINE_CATALOG") or ".")
+        self.home = EngineHome(Path(home).resolve() if home else default_home())
+
+    def engine(self, progress: LiveProgress | None = None) -> Engine:
+        catalog = Catalog(self.catalog_root)
+        if not catalog.stacks_dir.is_dir():
+            raise InputError(f"no tenant catalog at {catalog.stacks_dir}", hint="run from the provider repository or pass --catalog PATH")
+        home = self.home
+
+        def runners(tool: str):
+            if tool == "pulumi":
+                from engine.runners.pulumi import PulumiRunner  # imported lazily: loading pulumi takes ~0.5s
+
+                return PulumiRunner(home, toolchain.ensure("pulumi"), progress or (lambda _t, _m: None))
+            return unsupported_tool(tool)
+
+        return Engine(catalog=catalog, home=home, runners=runners)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result on stdout.")
+env_option = click.option("--env", "environments", multiple=True, metavar="ENV", help="Only this environment (repeatable). Default: all.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--catalog", metavar="PATH", help="Provider repository holding stacks/ (default: $ENGINE_CATALOG or the current directory).")
+@click.option("--home", metavar="PATH", help="Where state, work dirs and local resources live (default: $ENGINE_HOME or ~/.local/share/managed-infra-engine).")
+@click.version_option(package_name="managed-infra-engine", prog_name="engine")
+@click.pass_context
+def main(ctx: click.Context, catalog: str | None, home: str | None) -> None:
+    """Managed Infrastructure Engine: one Pulumi stack per customer and environment."""
+    ctx.obj = Context(catalog, home)
+
+
+def _operation(name: str, help_text: str, needs_yes: bool = False):
+    @main.command(name=name, help=help_text)
+    @click.argument("customer")
+    @env_option
+    @json_option
+    @click.option("--quiet", "-q", is_flag=True, help="No live progress on stderr.")
+    @(click.option("--yes", is_flag=True, help="Confirm: this deletes every resource of the selected stacks.") if needs_yes else (lambda f: f))
+    @click.pass_obj
+    @handles_errors
+    def command(obj: Context, customer: str, environments: tuple[str, ...], as_json: bool, quiet: bool, yes: bool = False) -> None:
+        check_customer_id(customer)
+        if needs_yes and not yes:
+            raise InputError(f"`engine {name}` deletes every resource of {customer}'s selected stacks", hint="add --yes to confirm")
+        progress = LiveProgress(enabled=not quiet and (sys.stderr.isatty() or bool(os.environ.get("ENGINE_PROGRESS"))))
+        engine = obj.engine(progress)
+        result: RunResult = engine.run(customer, name, list(environments) or None)
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            click.echo(render_run(result))
+        sys.exit(result.exit_code)
+
+    return command
+
+
+_operation("up", "Create or update the customer's stacks (one per environment).")
+_operation("preview", "Show what `up` would change, without changing anything.")
+_operation("refresh", "Read the real resources and update the state to match (shows out-of-band changes).")
+_operation("destroy", "Delete every resource of the customer's stacks, then the stacks themselves.", needs_yes=True)
+_operation("outputs", "Print the outputs of the customer's stacks (secret values masked).")
+
+
+@main.command(name="list")
+@click.argument("customer", required=False)
+@json_option
+@click.pass_obj
+@handles_errors
+def list_command(obj: Context, customer: str | None, as_json: bool) -> None:
+    """List onboarded customers, or one customer's stacks with their last update."""
+    engine = obj.engine()
+    if customer is None:
+        rows = []
+        for record in engine.catalog.all_records():
+            rows.append({"customer": record.customer, "repository": record.repository, "target": record.target,
+                         "tools": record.properties.infrastructure_tools, "state": "s3" if record.state else "file"})
+        if as_json:
+            _emit_json({"customers": rows})
+        else:
+            if not rows:
+                click.echo("no customers onboarded (add stacks/<customer>.yml)")
+            for r in rows:
+                click.echo(f"{r['customer']:<20} {r['repository']:<40} target={r['target']:<6} tools={','.join(r['tools'])}")
+        return
+    result = engine.run(check_customer_id(customer), "list")
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        for s in result.stacks:
+            if s.status == "not-deployed":
+                click.echo(f"{s.customer}/{s.environment:<14} not deployed")
+            elif s.status == "failed":
+                click.echo(f"{s.customer}/{s.environment:<14} error: {s.error}")
+            else:
+                d = s.details
+                click.echo(f"{s.customer}/{s.environment:<14} {s.stack:<28} resources={d.get('resource_count')}  last update={d.get('last_update')} ({d.get('last_result')})")
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(["auto", "customer", "tenant"]), default="auto", show_default=True,
+              help="customer = infra/variables.yml, tenant = stacks/<customer>.yml; auto decides by content.")
+@json_option
+@handles_errors
+def validate(path: Path, kind: str, as_json: bool) -> None:
+    """Check a customer file or tenant record; exit 2 with file, line and key on problems."""
+    doc = load_file(path)
+    if kind == "auto":
+        kind = "tenant" if isinstance(doc.data, dict) and "customer" in doc.data and "repository" in doc.data else "customer"
+    model = CustomerConfig if kind == "customer" else TenantRecord
+    obj = validate_document(doc, model)
+    if kind == "tenant" and path.stem != obj.customer:
+        raise ConfigError([Problem(str(path), doc.line_of(("customer",)), "customer", f"customer id {obj.customer!r} does not match the file name {path.name!r}")])
+    if as_json:
+        _emit_json({"ok": True, "file": str(path), "kind": kind, "value": obj.model_dump(mode="json")})
+    else:
+        extra = f" ({len(obj.environments)} environments: {', '.join(obj.environments)})" if kind == "customer" else f" (customer {obj.customer})"
+        click.echo(f"{path}: valid {kind} file{extra}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["customer", "tenant"]), default="customer")
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a customer file or tenant record (for editors)."""
+    _emit_json(json_schema(kind))
+
+
+@main.command(name="plan-targets")
+@click.argument("customer")
+@env_option
+@click.pass_obj
+@handles_errors
+def plan_targets_command(obj: Context, customer: str, environments: tuple[str, ...]) -> None:
+    """Print the resolved stack targets (tool, program, backend, config) as JSON; runs nothing."""
+    engine = obj.engine()
+    targets = engine.plan(check_customer_id(customer), list(environments) or None)
+    _emit_json([t.to_dict() for t in targets])
+
+
+@main.command()
+@click.argument("customer")
+@click.option("--env", "environment", required=True, help="The environment whose stack lock to clear.")
+@click.option("--yes", is_flag=True, help="Confirm that no operation is running on this stack.")
+@click.pass_obj
+@handles_errors
+def unlock(obj: Context, customer: str, environment: str, yes: bool) -> None:
+    """Clear a stale lock left by a crashed operation (runs `pulumi cancel`)."""
+    if not yes:
+        raise InputError("clearing a lock while an operation runs can corrupt state", hint="check no operation is running, then add --yes")
+    engine = obj.engine()
+    targets = engine.plan(check_customer_id(customer), [environment])
+    from engine.runners.pulumi import PulumiRunner
+
+    runner = PulumiRunner(obj.home, toolchain.ensure("pulumi"))
+    click.echo(runner.unlock(targets[0]))
+
+
+@main.group()
+def tools() -> None:
+    """The pinned binaries the engine needs (pulumi, tofu)."""
+
+
+@tools.command(name="install")
+@click.option("--tool", "names", multiple=True, type=click.Choice(["pulumi", "tofu"]), help="Only this tool (repeatable). Default: all.")
+@json_option
+@handles_errors
+def tools_install(names: tuple[str, ...], as_json: bool) -> None:
+    """Make sure each tool is available: PATH, cache, download, or a build from the Go module proxy."""
+    installed = [toolchain.ensure(n).to_dict() for n in (names or ("pulumi", "tofu"))]
+    if as_json:
+        _emit_json({"tools": installed})
+    else:
+        for t in installed:
+            click.echo(f"{t['name']:<7} v{t['version']:<10} {t['bin_dir']}  ({t['source']})")
+
+
+@tools.command(name="status")
+@json_option
+def tools_status(as_json: bool) -> None:
+    """Show which tools are available, without installing anything."""
+    rows = toolchain.status()
+    if as_json:
+        _emit_json({"tools": rows})
+    else:
+        for r in rows:
+            click.echo(f"{r['name']:<7} v{r['version']:<10} " + (f"{r['bin_dir']} ({r['source']})" if r["installed"] else "not installed"))
+
+
+if __name__ == "__main__":
+    main()

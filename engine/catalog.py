@@ -1,0 +1,99 @@
+"""The tenant catalog: the provider's list of onboarded customers (``stacks/*.yml``).
+
+A customer id typed on the command line or arriving in an event is checked against
+the id pattern *before* it is used to build a path, so ``../other`` or ``a;rm`` can
+never reach the file system.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import CUSTOMER_ID_PATTERN, CustomerConfig, TenantRecord, load_customer_config, load_tenant_record
+from engine.errors import ConfigError, InputError, Problem, UnknownCustomerError
+
+_ID = re.compile(CUSTOMER_ID_PATTERN)
+
+
+def check_customer_id(value: str) -> str:
+    """Return ``value`` if it is a well-formed customer id; raise ``InputError`` otherwise."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        shown = value if isinstance(value, str) and len(value) <= 40 and value.isprintable() else "(value not shown)"
+        raise InputError(
+            f"{shown!r} is not a valid customer id",
+            hint="customer ids are 2-32 characters: lower-case letters, digits and '-', starting with a letter",
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A tenant record together with the customer file it points at."""
+
+    record: TenantRecord
+    config: CustomerConfig
+    record_path: Path
+    config_path: Path
+
+
+class Catalog:
+    """Tenant records under ``<root>/stacks``; customer files resolved relative to ``root``."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+        self.stacks_dir = self.root / "stacks"
+
+    def customer_ids(self) -> list[str]:
+        if not self.stacks_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.stacks_dir.glob("*.yml") if _ID.fullmatch(p.stem))
+
+    def record(self, customer: str) -> TenantRecord:
+        """Load the tenant record of ``customer``.  Raises ``UnknownCustomerError`` or ``ConfigError``."""
+        check_customer_id(customer)
+        path = self.stacks_dir / f"{customer}.yml"
+        if not path.is_file():
+            known = self.customer_ids()
+            raise UnknownCustomerError(
+                f"unknown customer {customer!r}: no tenant record {self._show(path)}",
+                hint=f"onboarded customers: {', '.join(known)}" if known else "no customers are onboarded yet (stacks/ is empty)",
+            )
+        return load_tenant_record(path, self._show(path))
+
+    def load(self, customer: str) -> Tenant:
+        """Load the tenant record and its customer file (from the record's local ``source``)."""
+        record = self.record(customer)
+        if record.source is None:
+            raise InputError(
+                f"tenant {customer!r} has no local 'source'; its customer file lives in {record.repository}",
+                hint="run it from a GitHub event, or set 'source' in the tenant record to a local checkout",
+            )
+        base = (self.root / record.source).resolve()
+        path = (base / record.config_path).resolve()
+        if not path.is_relative_to(self.root):
+            raise InputError(f"customer file of {customer!r} resolves outside the catalog root")
+        config = load_customer_config(path, self._show(path))
+        return Tenant(record=record, config=config, record_path=self.stacks_dir / f"{customer}.yml", config_path=path)
+
+    def check_unique(self, records: list[TenantRecord]) -> None:
+        """Network indexes must be unique across the catalog, or CIDRs would overlap."""
+        seen: dict[int, str] = {}
+        for rec in records:
+            other = seen.get(rec.network_index)
+            if other is not None:
+                path = self._show(self.stacks_dir / f"{rec.customer}.yml")
+                raise ConfigError([Problem(path, None, "network_index", f"network_index {rec.network_index} is already used by customer {other!r}")])
+            seen[rec.network_index] = rec.customer
+
+    def all_records(self) -> list[TenantRecord]:
+        records = [self.record(c) for c in self.customer_ids()]
+        self.check_unique(records)
+        return records
+
+    def _show(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)

@@ -1,0 +1,392 @@
+"""Configuration models: the customer file and the tenant record.
+
+The customer file (``infra/variables.yml`` in the customer's repository) says WHAT
+a customer needs.  The tenant record (``stacks/<customer>.yml`` in the provider's
+catalog) says who the customer is and how the provider serves it.  Both are strict:
+unknown keys are rejected with a "did you mean", types are not coerced, and every
+identifier that could become a path, a shell word or a stack name is checked here,
+once, so nothing downstream has to.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from engine.documents import Document, format_key_path, load_file
+from engine.errors import ConfigError, Problem
+
+# Identifiers.  Lower-case DNS-label-like names: safe as a directory name, a shell word,
+# a Pulumi stack/project name and a Terraform workspace name.  No dots, no slashes.
+CUSTOMER_ID_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
+REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
+RESERVED_NAMES = {"con", "nul", "aux", "prn", "organization", "all", "default"}
+
+CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
+EnvironmentName = Annotated[str, StringConstraints(pattern=ENVIRONMENT_PATTERN)]
+TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,62}$")]
+TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[A-Za-z0-9 _.:/=+@-]*$")]
+
+# Instance families the provider offers, with the size ladder.  Shapes are
+# (vCPU, memory MiB) and are what the local target "provisions".
+INSTANCE_SHAPES: dict[str, tuple[int, int]] = {
+    "nano": (2, 512),
+    "micro": (2, 1024),
+    "small": (2, 2048),
+    "medium": (2, 4096),
+    "large": (2, 8192),
+    "xlarge": (4, 16384),
+    "2xlarge": (8, 32768),
+}
+INSTANCE_FAMILIES = ("t3", "t3a", "t4g", "m5", "m6i", "m7g", "c5", "c6i", "r5", "r6i")
+INSTANCE_TYPES = tuple(f"{f}.{s}" for f in INSTANCE_FAMILIES for s in INSTANCE_SHAPES)
+DATABASE_CLASSES = tuple(f"db.{f}.{s}" for f in ("t3", "t4g", "m5", "m6i", "r5", "r6i") for s in INSTANCE_SHAPES)
+SUPPORTED_TOOLS = ("pulumi", "terraform", "ansible")
+
+# Network slots inside a tenant's /16: well-known environments get fixed slots so that
+# adding an environment never renumbers another one.
+WELL_KNOWN_SLOTS = {"production": 0, "prod": 0, "staging": 1, "stage": 1, "development": 2, "dev": 2, "qa": 3, "test": 3, "preview": 4, "sandbox": 5}
+MAX_NETWORK_SLOT = 15
+
+
+def _did_you_mean(value: str, choices: typing.Iterable[str]) -> str:
+    match = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, str_strip_whitespace=False)
+
+
+class Database(Strict):
+    """A managed database for the customer's service."""
+
+    enabled: bool = True
+    engine: Literal["postgres", "mysql"] = "postgres"
+    engine_version: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,2}(\.[0-9]{1,2})?$")] | None = None
+    instance_class: str = "db.t3.micro"
+    storage_gb: Annotated[int, Field(ge=5, le=2048)] = 20
+    backup_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
+    multi_az: bool = False
+
+    @field_validator("instance_class")
+    @classmethod
+    def _known_class(cls, value: str) -> str:
+        if value not in DATABASE_CLASSES:
+            raise ValueError(f"unknown database instance class {value!r}{_did_you_mean(value, DATABASE_CLASSES)}")
+        return value
+
+
+class Monitoring(Strict):
+    """Metrics and alerting for the customer's service."""
+
+    enabled: bool = True
+    alerts_enabled: bool = True
+    alert_email: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")] | None = None
+    cpu_alarm_threshold: Annotated[int, Field(ge=1, le=100)] = 80
+    retention_days: Annotated[int, Field(ge=1, le=3653)] = 30
+
+
+class Environment(Strict):
+    """What one environment of the customer's service needs."""
+
+    instance_type: str
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    volume_size_gb: Annotated[int, Field(ge=8, le=1024)] = 20
+    network_slot: Annotated[int, Field(ge=0, le=MAX_NETWORK_SLOT)] | None = None
+    database: Database | None = None
+    monitoring: Monitoring | None = None
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in INSTANCE_TYPES:
+            raise ValueError(f"unknown instance type {value!r}{_did_you_mean(value, INSTANCE_TYPES)}")
+        return value
+
+
+class CustomerConfig(Strict):
+    """The customer file, ``infra/variables.yml``."""
+
+    project_name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$")]
+    environments: dict[EnvironmentName, Environment]
+    database: Database | None = None
+    monitoring: Monitoring | None = None
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+
+    @field_validator("environments")
+    @classmethod
+    def _environments(cls, value: dict[str, Environment]) -> dict[str, Environment]:
+        if not value:
+            raise ValueError("at least one environment is required (for example 'staging:')")
+        if len(value) > MAX_NETWORK_SLOT + 1:
+            raise ValueError(f"at most {MAX_NETWORK_SLOT + 1} environments are supported")
+        for name in value:
+            if name in RESERVED_NAMES:
+                raise ValueError(f"environment name {name!r} is reserved")
+        seen: dict[int, str] = {}
+        for name, env in value.items():
+            slot = network_slot(name, env)
+            if slot is None:
+                raise ValueError(
+                    f"environment {name!r} needs 'network_slot' (0-{MAX_NETWORK_SLOT}): only "
+                    f"{', '.join(sorted(WELL_KNOWN_SLOTS))} get one automatically"
+                )
+            if slot in seen:
+                raise ValueError(f"environments {seen[slot]!r} and {name!r} both use network slot {slot}; set 'network_slot' on one of them")
+            seen[slot] = name
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 40:
+            raise ValueError("at most 40 tags are allowed")
+        reserved = {"customer", "environment", "managed-by"} & set(value)
+        if reserved:
+            raise ValueError(f"tag {sorted(reserved)[0]!r} is set by the provider and cannot be overridden")
+        return value
+
+
+
+def network_slot(name: str, env: Environment) -> int | None:
+    return env.network_slot if env.network_slot is not None else WELL_KNOWN_SLOTS.get(name)
+
+
+class Properties(Strict):
+    """GitHub repository custom properties the engine understands."""
+
+    infrastructure_tools: list[Literal["pulumi", "terraform", "ansible"]] = Field(default_factory=lambda: ["pulumi"])
+    terraform_version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")] | None = None
+    spacelift_auto_deploy: bool = False
+
+    @field_validator("infrastructure_tools")
+    @classmethod
+    def _tools(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("tools are listed more than once")
+        return value
+
+
+class StateBackend(Strict):
+    """Where the tenant's state lives.  The engine appends ``/<customer>`` to the URL's path."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^(file|s3)://[A-Za-z0-9._~/%?&=:-]*$", max_length=512)]
+
+    @field_validator("url")
+    @classmethod
+    def _no_traversal(cls, value: str) -> str:
+        path = value.split("://", 1)[1].split("?", 1)[0]
+        if any(part == ".." for part in path.split("/")):
+            raise ValueError("state URL must not contain '..'")
+        return value
+
+
+class TenantRecord(Strict):
+    """The provider's record of one customer: ``stacks/<customer>.yml``."""
+
+    customer: CustomerId
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    repository: Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)]
+    config_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\.ya?ml$", max_length=200)] = "infra/variables.yml"
+    source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", max_length=200)] | None = None
+    target: Literal["local", "aws"] = "local"
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+-[0-9]$")] = "eu-west-1"
+    network_index: Annotated[int, Field(ge=1, le=250)]
+    state: StateBackend | None = None
+    properties: Properties = Field(default_factory=Properties)
+
+    @field_validator("customer")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_NAMES:
+            raise ValueError(f"customer id {value!r} is reserved")
+        return value
+
+    @field_validator("config_path", "source")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        if value is not None and any(part in ("..", ".") for part in value.split("/")):
+            raise ValueError("must be a relative path without '.' or '..' segments")
+        return value
+
+
+# ---------------------------------------------------------------------------
+# Validation with file/line/key errors
+
+
+def validate_document(doc: Document, model: type[BaseModel]) -> Any:
+    """Validate a loaded document against ``model``.
+
+    Raises ``ConfigError`` listing every problem with file, line, key path and reason.
+    """
+    if not isinstance(doc.data, dict):
+        kind = type(doc.data).__name__ if doc.data is not None else "nothing"
+        raise ConfigError([Problem(doc.name, doc.line_of(()), "", f"expected a mapping of keys at the top level, found {kind}")])
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(doc, model, exc)) from None
+
+
+def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple] = set()
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(err["loc"])
+        key = (loc, err["type"])
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append(Problem(doc.name, doc.line_of(loc), format_key_path(loc), _reason(err, loc, model)))
+    problems.sort(key=lambda p: (p.line or 0, p.key_path))
+    return problems
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # pydantic inserts validator names into locs of unions/annotated types (e.g. 'function-after[...]',
+    # 'literal[...]', 'str'); they are not keys the user wrote.
+    out = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part in {"str", "int", "bool", "list", "dict", "none", "float"}):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+_TYPE_NAMES = {"string_type": "a string", "int_type": "an integer", "bool_type": "true or false", "dict_type": "a mapping", "list_type": "a list", "model_type": "a mapping", "float_type": "a number"}
+
+
+def _reason(err: dict, loc: tuple, model: type[BaseModel]) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1])
+        name = str(loc[-1]) if loc else ""
+        return f"unknown key{_did_you_mean(name, allowed)}; allowed keys: {', '.join(sorted(allowed))}" if allowed else "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in _TYPE_NAMES:
+        got = _describe(value)
+        hint = ""
+        if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            hint = f' (put it in quotes: "{value}")'
+        return f"expected {_TYPE_NAMES[kind]}, got {got}{hint}"
+    if kind == "string_pattern_mismatch":
+        return f"{_short(value)} is not allowed here: {_pattern_hint(loc)}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{_short(value)} is not one of {expected}"
+    if kind == "value_error":
+        msg = str(err.get("msg", "invalid value"))
+        return msg.removeprefix("Value error, ")
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        return f"{_short(value)} is out of range ({err['msg'].lower()})"
+    if kind in {"string_too_long", "string_too_short", "too_long", "too_short"}:
+        return err["msg"].lower()
+    return str(err.get("msg", "invalid value"))
+
+
+def _pattern_hint(loc: tuple) -> str:
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if len(loc) >= 2 and loc[-2] == "environments" or last == "environments":
+        return "environment names are 2-20 characters: lower-case letters, digits and '-', starting with a letter"
+    if last == "customer":
+        return "customer ids are 2-32 characters: lower-case letters, digits and '-', starting with a letter"
+    if last == "project_name":
+        return "project names are 2-42 characters: lower-case letters, digits and '-', starting with a letter"
+    if last == "repository":
+        return "expected 'owner/name'"
+    if len(loc) >= 2 and loc[-2] == "tags" or last == "tags":
+        return "tag keys start with a letter; tags may use letters, digits, spaces and _ . : / = + @ -"
+    if last in {"config_path", "source"}:
+        return "expected a relative path of letters, digits, '_', '.', '-' and '/'"
+    return "the value has characters or a shape this key does not accept"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({_short(value)})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _fields_at(model: Any, loc: tuple) -> list[str]:
+    """Field names of the model reached by following ``loc`` from ``model``."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        elif typing.get_origin(current) is list:
+            current = typing.get_args(current)[0]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0] if len(args) == 1 else tp
+            if len(args) != 1:
+                return tp
+        else:
+            return tp
+
+
+def load_customer_config(path: Path | str, display_name: str | None = None) -> CustomerConfig:
+    """Load and validate a customer file.  Raises ``ConfigError``."""
+    return validate_document(load_file(path, display_name), CustomerConfig)
+
+
+def load_tenant_record(path: Path | str, display_name: str | None = None) -> TenantRecord:
+    """Load and validate a tenant record.  Raises ``ConfigError``; the file name must match the id."""
+    doc = load_file(path, display_name)
+    record = validate_document(doc, TenantRecord)
+    stem = Path(path).stem
+    if stem != record.customer:
+        raise ConfigError([Problem(doc.name, doc.line_of(("customer",)), "customer", f"customer id {record.customer!r} does not match the file name {Path(path).name!r}")])
+    return record
+
+
+def json_schema(kind: str) -> dict:
+    """JSON Schema for editors: ``customer`` (infra/variables.yml) or ``tenant`` (stacks/*.yml)."""
+    model = {"customer": CustomerConfig, "tenant": TenantRecord}[kind]
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = {"customer": "Customer infrastructure file (infra/variables.yml)", "tenant": "Tenant record (stacks/<customer>.yml)"}[kind]
+    return schema

@@ -1,0 +1,187 @@
+"""Load YAML documents safely and remember where every key came from.
+
+Customer files come from customer repositories, so this loader trusts nothing:
+size and nesting are capped, anchors/aliases (billion-laughs) and explicit tags
+(``!!python/object``, ``!Ref``…) are refused, duplicate keys are errors (PyYAML
+silently keeps the last one), and only one document is allowed.  Every node's line
+is kept so validation errors can name file, line and key path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import ConfigError, Problem
+
+MAX_BYTES = 256 * 1024
+MAX_DEPTH = 16
+MAX_NODES = 20_000
+
+KeyPath = tuple[str | int, ...]
+
+# Tags PyYAML resolves implicitly for plain scalars; anything else was written explicitly.
+_IMPLICIT_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+@dataclass
+class Document:
+    """A parsed YAML mapping plus the line of every key path in it."""
+
+    name: str
+    data: Any
+    lines: dict[KeyPath, int]
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of ``path``, or of its nearest ancestor present in the file."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+def format_key_path(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def load_file(path: Path | str, display_name: str | None = None) -> Document:
+    """Read and parse ``path``.  Raises ``ConfigError`` naming the file on any problem."""
+    path = Path(path)
+    name = display_name or str(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ConfigError([Problem(name, None, "", "file not found")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(name, None, "", f"cannot read file: {exc.strerror}")]) from None
+    if not path.is_file():
+        raise ConfigError([Problem(name, None, "", "not a regular file")])
+    if size > MAX_BYTES:
+        raise ConfigError([Problem(name, None, "", f"file is {size} bytes; the limit is {MAX_BYTES}")])
+    raw = path.read_bytes()
+    return load_text(raw, name)
+
+
+def load_text(raw: bytes | str, name: str) -> Document:
+    """Parse YAML text.  Raises ``ConfigError`` with file, line and reason."""
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_BYTES:
+            raise ConfigError([Problem(name, None, "", f"document is {len(raw)} bytes; the limit is {MAX_BYTES}")])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError([Problem(name, None, "", f"not valid UTF-8 (byte {exc.start})")]) from None
+    else:
+        text = raw
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+            raise ConfigError([Problem(name, None, "", f"document is larger than {MAX_BYTES} bytes")])
+    if "\x00" in text:
+        raise ConfigError([Problem(name, None, "", "document contains a NUL byte")])
+
+    _check_events(text, name)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError([_problem_from_yaml_error(exc, name)]) from None
+    if node is None:
+        raise ConfigError([Problem(name, 1, "", "document is empty")])
+    lines: dict[KeyPath, int] = {(): node.start_mark.line + 1}
+    data = _construct(node, (), lines, name)
+    return Document(name=name, data=data, lines=lines)
+
+
+def _problem_from_yaml_error(exc: yaml.YAMLError, name: str) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    if context:
+        reason = f"{context}: {reason}"
+    return Problem(name, line, "", f"YAML syntax error: {reason}")
+
+
+def _check_events(text: str, name: str) -> None:
+    """Walk the event stream once, before building anything, to refuse hostile shapes."""
+    depth = 0
+    documents = 0
+    count = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            count += 1
+            line = event.start_mark.line + 1
+            if count > MAX_NODES:
+                raise ConfigError([Problem(name, line, "", f"document has more than {MAX_NODES} nodes")])
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise ConfigError([Problem(name, line, "", "only one YAML document is allowed (found '---' starting another)")])
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError([Problem(name, line, "", f"YAML aliases (*{event.anchor}) are not allowed")])
+            anchor = getattr(event, "anchor", None)
+            if anchor:
+                raise ConfigError([Problem(name, line, "", f"YAML anchors (&{anchor}) are not allowed")])
+            tag = getattr(event, "tag", None)
+            if tag and tag != "!" and tag not in _IMPLICIT_TAGS:
+                raise ConfigError([Problem(name, line, "", f"YAML tag {tag!r} is not allowed")])
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ConfigError([Problem(name, line, "", f"document is nested deeper than {MAX_DEPTH} levels")])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        raise ConfigError([_problem_from_yaml_error(exc, name)]) from None
+
+
+def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError([Problem(name, line, format_key_path(path), "keys must be plain strings")])
+            key = _scalar(key_node)
+            if key == "<<":
+                raise ConfigError([Problem(name, line, format_key_path(path), "YAML merge keys (<<) are not allowed")])
+            if not isinstance(key, str):
+                key = key_node.value  # `1: x` or `true: x` — keep the text, validation decides
+            child = path + (key,)
+            if key in result:
+                raise ConfigError([Problem(name, line, format_key_path(child), "duplicate key (it is already set above)")])
+            lines[child] = line
+            result[key] = _construct(value_node, child, lines, name)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            child = path + (index,)
+            lines[child] = item.start_mark.line + 1
+            items.append(_construct(item, child, lines, name))
+        return items
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
+    yaml.constructor.SafeConstructor.__init__(constructor)
+    return constructor.construct_object(node, deep=True)

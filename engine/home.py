@@ -1,0 +1,68 @@
+"""The engine's home on this machine: state, work dirs, passphrases, the local target's resources.
+
+``$ENGINE_HOME`` (default ``~/.local/share/managed-infra-engine``).  Every per-customer
+path is built from a validated customer id, never from raw input.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.catalog import check_customer_id
+
+
+def default_home() -> Path:
+    env = os.environ.get("ENGINE_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "managed-infra-engine"
+
+
+@dataclass(frozen=True)
+class EngineHome:
+    root: Path
+
+    @property
+    def state_root(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def local_root(self) -> Path:
+        return self.root / "local-cloud"
+
+    @property
+    def pulumi_home(self) -> Path:
+        return self.root / "pulumi-home"
+
+    def work_dir(self, customer: str, environment: str) -> Path:
+        # One work dir per stack: concurrent operations never share workspace files.
+        return self.root / "work" / check_customer_id(customer) / environment
+
+    def passphrase(self, customer: str) -> str:
+        """The customer's own secrets passphrase.
+
+        ``ENGINE_PASSPHRASE_<CUSTOMER>`` (upper case, '-' as '_') wins; otherwise one is
+        generated on first use and kept in ``secrets/<customer>.passphrase`` (mode 600).
+        """
+        check_customer_id(customer)
+        env = os.environ.get("ENGINE_PASSPHRASE_" + customer.upper().replace("-", "_"))
+        if env:
+            return env
+        path = self.root / "secrets" / f"{customer}.passphrase"
+        if path.is_file():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+        return value
+
+    def ensure_state_dir(self, backend_url: str) -> None:
+        """file:// backends must exist before pulumi can use them."""
+        if backend_url.startswith("file://"):
+            Path(backend_url[len("file://"):]).mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -1,0 +1,75 @@
+"""The data path in one place: load → validate → plan targets → run → report.
+
+``cli.py`` calls these functions; they return results (data) and raise
+``EngineError`` for anything a user has to fix.  Runners are passed in, so tests and
+other front ends (GitHub events, schedules) reuse the same path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from engine.catalog import Catalog, Tenant
+from engine.errors import InputError
+from engine.home import EngineHome
+from engine.planning import Settings, StackTarget, plan_targets
+from engine.results import RunResult, StackResult
+
+
+class Runner(Protocol):
+    """The seam between the engine and a tool (pulumi, tofu).  A fake can replace it."""
+
+    tool: str
+
+    def run(self, target: StackTarget, operation: str) -> StackResult: ...
+
+
+RunnerFactory = Callable[[str], Runner]  # tool name -> runner
+
+
+@dataclass
+class Engine:
+    catalog: Catalog
+    home: EngineHome
+    runners: RunnerFactory
+    on_stack_done: Callable[[StackResult], None] = field(default=lambda _r: None)
+
+    def settings(self) -> Settings:
+        return Settings(state_root=str(self.home.state_root), local_root=str(self.home.local_root))
+
+    def load(self, customer: str) -> Tenant:
+        """Load and validate the tenant and its customer file (raises ``InputError``/``ConfigError``)."""
+        tenant = self.catalog.load(customer)
+        # CIDRs are derived from network_index: a duplicate anywhere would overlap networks.
+        self.catalog.all_records()
+        return tenant
+
+    def plan(self, customer: str, environments: list[str] | None = None) -> list[StackTarget]:
+        tenant = self.load(customer)
+        return plan_targets(tenant.record, tenant.config, self.settings(), environments)
+
+    def run(self, customer: str, operation: str, environments: list[str] | None = None) -> RunResult:
+        """Run ``operation`` on every selected environment of ``customer``, one stack at a time.
+
+        Everything is validated and planned before the first tool starts, so bad input
+        never deploys half a customer.
+        """
+        targets = self.plan(customer, environments)
+        runners: dict[str, Runner] = {}
+        for target in targets:
+            if target.tool not in runners:
+                runners[target.tool] = self.runners(target.tool)
+        result = RunResult(customer=customer, operation=operation)
+        for target in targets:
+            stack_result = runners[target.tool].run(target, operation)
+            result.stacks.append(stack_result)
+            self.on_stack_done(stack_result)
+        return result
+
+
+def unsupported_tool(tool: str) -> Runner:
+    raise InputError(
+        f"no runner for tool {tool!r} in this version of the engine",
+        hint="customers tagged 'terraform' need the Terraform runner; remove 'terraform' from infrastructure_tools to use Pulumi",
+    )

@@ -1,0 +1,153 @@
+"""Target planning: configuration in, stack targets out.  Pure — no I/O, no tools.
+
+A *target* is one customer × environment: which tool runs it, which program,
+which backend holds its state, and the exact stack configuration.  Everything the
+runners need is decided here, so it can be tested in milliseconds and reviewed as
+data (``engine plan-targets`` prints it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from engine.config import INSTANCE_SHAPES, CustomerConfig, Database, Monitoring, TenantRecord, network_slot
+from engine.errors import InputError
+
+MANAGED_BY = "managed-infra-engine"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the engine keeps things on this machine (decided by the caller, not by planning)."""
+
+    state_root: str  # default file:// state lives under here, one folder per customer
+    local_root: str  # the local target's "cloud": real resources live under here
+
+
+@dataclass(frozen=True)
+class StackTarget:
+    """One customer × environment, fully resolved."""
+
+    customer: str
+    environment: str
+    tool: str  # "pulumi" | "terraform"
+    program: str  # "local" | "aws"
+    project: str
+    stack: str
+    backend_url: str
+    config: dict[str, Any] = field(hash=False)
+
+    @property
+    def fqn(self) -> str:
+        return f"{self.customer}/{self.environment}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def backend_url(tenant: TenantRecord, settings: Settings) -> str:
+    """The customer's own state location: never shared with another customer."""
+    if tenant.state is None:
+        return f"file://{settings.state_root.rstrip('/')}/{tenant.customer}"
+    parts = urlsplit(tenant.state.url)
+    path = parts.path.rstrip("/") + "/" + tenant.customer
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def network_plan(network_index: int, slot: int) -> dict[str, Any]:
+    """CIDRs for one environment: tenant /16 by index, environment /20 by slot, four /22 subnets.
+
+    Distinct (index, slot) pairs never overlap, and the catalog guarantees index uniqueness.
+    """
+    tenant_net = ipaddress.ip_network(f"10.{network_index}.0.0/16")
+    env_net = list(tenant_net.subnets(new_prefix=20))[slot]
+    subnets = list(env_net.subnets(new_prefix=22))
+    return {
+        "vpc_cidr": str(env_net),
+        "public_subnets": [str(subnets[0]), str(subnets[1])],
+        "private_subnets": [str(subnets[2]), str(subnets[3])],
+    }
+
+
+def _database(env_db: Database | None, default: Database | None) -> dict | None:
+    db = env_db if env_db is not None else default
+    if db is None or not db.enabled:
+        return None
+    return db.model_dump(exclude={"enabled"})
+
+
+def _monitoring(env_mon: Monitoring | None, default: Monitoring | None) -> dict | None:
+    mon = env_mon if env_mon is not None else default
+    if mon is None or not mon.enabled:
+        return None
+    return mon.model_dump(exclude={"enabled"})
+
+
+def select_tool(tenant: TenantRecord) -> str:
+    """Terraform-tagged customers keep the Terraform path; everyone else gets Pulumi."""
+    return "terraform" if "terraform" in tenant.properties.infrastructure_tools else "pulumi"
+
+
+def plan_targets(
+    tenant: TenantRecord,
+    customer: CustomerConfig,
+    settings: Settings,
+    environments: list[str] | None = None,
+) -> list[StackTarget]:
+    """Resolve the stack targets for ``tenant``.
+
+    ``environments`` selects a subset (in the customer file's order); an unknown name
+    raises ``InputError``.
+    """
+    names = list(customer.environments)
+    if environments:
+        unknown = [e for e in environments if e not in customer.environments]
+        if unknown:
+            raise InputError(
+                f"customer {tenant.customer!r} has no environment {unknown[0]!r}",
+                hint=f"its environments are: {', '.join(names)}",
+            )
+        names = [n for n in names if n in environments]
+
+    tool = select_tool(tenant)
+    url = backend_url(tenant, settings)
+    targets = []
+    for name in names:
+        env = customer.environments[name]
+        slot = network_slot(name, env)
+        assert slot is not None  # guaranteed by CustomerConfig validation
+        vcpu, memory = INSTANCE_SHAPES[env.instance_type.split(".", 1)[1]]
+        tags = {**customer.tags, "customer": tenant.customer, "environment": name, "managed-by": MANAGED_BY}
+        config = {
+            "customer": tenant.customer,
+            "environment": name,
+            "project_name": customer.project_name,
+            "region": tenant.region,
+            "instance_type": env.instance_type,
+            "instance_count": env.instance_count,
+            "instance_vcpu": vcpu,
+            "instance_memory_mib": memory,
+            "volume_size_gb": env.volume_size_gb,
+            "network": network_plan(tenant.network_index, slot),
+            "database": _database(env.database, customer.database),
+            "monitoring": _monitoring(env.monitoring, customer.monitoring),
+            "tags": dict(sorted(tags.items())),
+        }
+        if tenant.target == "local":
+            config["local_root"] = f"{settings.local_root.rstrip('/')}/{tenant.customer}/{name}"
+        targets.append(
+            StackTarget(
+                customer=tenant.customer,
+                environment=name,
+                tool=tool,
+                program=tenant.target,
+                project=tenant.customer,
+                stack=name,
+                backend_url=url,
+                config=config,
+            )
+        )
+    return targets

@@ -1,0 +1,268 @@
+"""The Pulumi runner: the only module that starts ``pulumi`` (through the Automation API).
+
+One stack per customer × environment.  Each customer's stacks live in that customer's
+own backend location with that customer's own passphrase; each stack gets its own
+work directory, so two operations never share workspace files.  Programs run inline
+(in this process), so the Python language host plugin is never needed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from pulumi import automation as auto
+from pulumi.automation import errors as auto_errors
+
+import programs
+from engine.errors import ToolchainError
+from engine.home import EngineHome
+from engine.planning import StackTarget
+from engine.results import SECRET_MASK, Changes, ResourceChange, StackResult
+from engine.toolchain import Tool
+
+# (target, message) -> None; the console reporter prints these as live progress.
+Progress = Callable[[StackTarget, str], None]
+
+_ACTIONS = {"create": "create", "update": "update", "delete": "delete", "replace": "replace",
+            "create-replacement": "replace", "delete-replaced": None, "same": None, "read": None,
+            "refresh": "update", "discard": "delete"}
+
+
+def _no_progress(_target: StackTarget, _message: str) -> None:
+    return None
+
+
+class PulumiRunner:
+    """Runs one operation on one stack target and returns a ``StackResult``.
+
+    Never raises for an operation that ran and failed (the result says so); raises
+    ``ToolchainError`` only when pulumi itself cannot be started.
+    """
+
+    tool = "pulumi"
+
+    def __init__(self, home: EngineHome, pulumi: Tool, progress: Progress = _no_progress):
+        self.home = home
+        self.pulumi = pulumi
+        self.progress = progress
+        self._command: auto.PulumiCommand | None = None
+
+    # -- workspace -------------------------------------------------------
+
+    def _pulumi_command(self) -> auto.PulumiCommand:
+        if self._command is None:
+            try:
+                # root/bin/pulumi is where PulumiCommand looks; our cache keeps that layout.
+                self._command = auto.PulumiCommand(root=str(self.pulumi.bin_dir.parent), skip_version_check=False)
+            except (OSError, auto_errors.CommandError, Exception) as exc:  # noqa: BLE001
+                raise ToolchainError(f"cannot start pulumi from {self.pulumi.bin_dir}: {exc}", hint="run `engine tools install`") from exc
+        return self._command
+
+    def _env(self, target: StackTarget) -> dict[str, str]:
+        env = {
+            "PATH": os.pathsep.join([str(self.pulumi.bin_dir), os.environ.get("PATH", "")]),
+            "PULUMI_CONFIG_PASSPHRASE": self.home.passphrase(target.customer),
+            "PULUMI_CONFIG_PASSPHRASE_FILE": "",
+            "PULUMI_BACKEND_URL": target.backend_url,
+            "PULUMI_PYTHON_CMD": sys.executable,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_SKIP_CONFIRMATIONS": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_ACCESS_TOKEN": "",
+        }
+        return env
+
+    def _workspace_options(self, target: StackTarget, settings: dict | None) -> auto.LocalWorkspaceOptions:
+        work_dir = self.home.work_dir(target.customer, target.environment)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.home.ensure_state_dir(target.backend_url)
+        self.home.pulumi_home.mkdir(parents=True, exist_ok=True)
+        program = None
+        if settings is not None:
+            run = programs.load(target.program)
+            program = lambda: run(settings)  # noqa: E731 - the inline program closes over the planner's settings
+        return auto.LocalWorkspaceOptions(
+            work_dir=str(work_dir),
+            pulumi_home=str(self.home.pulumi_home),
+            program=program,
+            env_vars=self._env(target),
+            secrets_provider="passphrase",
+            project_settings=auto.ProjectSettings(
+                name=target.project,
+                runtime="python",
+                description=f"managed infrastructure of customer {target.customer}",
+                backend=auto.ProjectBackend(url=target.backend_url),
+            ),
+            pulumi_command=self._pulumi_command(),
+        )
+
+    def _stack(self, target: StackTarget, create: bool) -> auto.Stack | None:
+        opts = self._workspace_options(target, target.config)
+        program = opts.program
+        try:
+            if create:
+                return auto.create_or_select_stack(stack_name=target.stack, project_name=target.project, program=program, opts=opts)
+            return auto.select_stack(stack_name=target.stack, project_name=target.project, program=program, opts=opts)
+        except auto_errors.StackNotFoundError:
+            return None
+
+    # -- operations ------------------------------------------------------
+
+    def run(self, target: StackTarget, operation: str) -> StackResult:
+        started = time.monotonic()
+        result = StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
+                             tool=self.tool, operation=operation, status="succeeded")
+        events = _EventCollector(target, self.progress)
+        try:
+            if operation in ("up", "preview"):
+                stack = self._stack(target, create=True)
+            else:
+                stack = self._stack(target, create=False)
+            if stack is None:
+                result.status = "not-deployed"
+                return result
+            self.progress(target, f"{operation} started")
+            if operation == "up":
+                up = stack.up(on_event=events, color="never", suppress_progress=True)
+                result.changes = Changes.from_counts(up.summary.resource_changes)
+                result.outputs = _mask(up.outputs)
+            elif operation == "preview":
+                pre = stack.preview(on_event=events, color="never", suppress_progress=True, diff=False)
+                result.changes = Changes.from_counts(pre.change_summary)
+            elif operation == "refresh":
+                ref = stack.refresh(on_event=events, color="never", suppress_progress=True)
+                result.changes = Changes.from_counts(ref.summary.resource_changes)
+            elif operation == "destroy":
+                des = stack.destroy(on_event=events, color="never", suppress_progress=True)
+                result.changes = Changes.from_counts(des.summary.resource_changes)
+                stack.workspace.remove_stack(target.stack)
+                self._forget_local(target)
+            elif operation == "outputs":
+                result.outputs = _mask(stack.outputs())
+            elif operation == "list":
+                info = stack.info(show_secrets=False)
+                summaries = [s for s in stack.workspace.list_stacks() if s.name == target.stack]
+                result.details = {
+                    "last_update": info.start_time.isoformat() if info and info.start_time else None,
+                    "last_result": info.result if info else None,
+                    "resource_count": summaries[0].resource_count if summaries else None,
+                }
+            else:
+                raise ValueError(f"unknown operation {operation}")
+            result.resources = events.changes
+        except auto_errors.ConcurrentUpdateError as exc:
+            result.status = "failed"
+            result.error = _lock_message(target, exc)
+        except auto_errors.CommandError as exc:
+            result.status = "failed"
+            result.error = events.error_text() or _stderr_tail(exc)
+            result.resources = events.changes
+        finally:
+            result.duration_s = time.monotonic() - started
+        self.progress(target, f"{operation} {result.status}" + (f": {result.changes.describe()}" if result.ok and operation in ("up", "preview", "refresh", "destroy") else ""))
+        return result
+
+    def unlock(self, target: StackTarget) -> str:
+        """Clear the stack's lock (``pulumi cancel``).  Returns what was done."""
+        stack = self._stack(target, create=False)
+        if stack is None:
+            return f"stack {target.fqn} does not exist; nothing to unlock"
+        try:
+            stack.cancel()
+        except auto_errors.CommandError as exc:
+            text = _stderr_tail(exc)
+            if "no update" in text.lower() or "not currently" in text.lower():
+                return f"stack {target.fqn} was not locked"
+            raise ToolchainError(f"could not unlock {target.fqn}: {text}") from exc
+        return f"cleared the lock on {target.fqn}"
+
+    def _forget_local(self, target: StackTarget) -> None:
+        """After destroy: the stack's work dir has nothing worth keeping."""
+        work = self.home.work_dir(target.customer, target.environment)
+        for name in ("Pulumi.yaml", f"Pulumi.{target.stack}.yaml"):
+            (work / name).unlink(missing_ok=True)
+        for directory in (work, work.parent):
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+
+
+class _EventCollector:
+    """Turns engine events into progress lines, a resource change list and error text."""
+
+    def __init__(self, target: StackTarget, progress: Progress):
+        self.target = target
+        self.progress = progress
+        self.changes: list[ResourceChange] = []
+        self.errors: list[str] = []
+
+    def __call__(self, event: auto.EngineEvent) -> None:
+        pre = event.resource_pre_event
+        if pre is not None:
+            meta = pre.metadata
+            op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
+            action = _ACTIONS.get(op, "update")
+            if action and not meta.type.startswith("pulumi:pulumi:Stack"):
+                name = meta.urn.rsplit("::", 1)[-1]
+                self.changes.append(ResourceChange(urn_name=name, type=_short_type(meta.type), action=action, properties=list(meta.diffs or [])))
+                self.progress(self.target, f"{action:<8} {name} ({_short_type(meta.type)})")
+        diag = event.diagnostic_event
+        if diag is not None and diag.severity == "error":
+            text = _clean(diag.message)
+            if text and text not in self.errors:
+                self.errors.append(text)
+        failed = event.res_op_failed_event
+        if failed is not None:
+            name = failed.metadata.urn.rsplit("::", 1)[-1]
+            self.errors.append(f"{name}: operation {failed.metadata.op.value} failed")
+
+    def error_text(self) -> str:
+        return "\n".join(self.errors[:10])
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]+%\}>")
+
+
+def _clean(text: str) -> str:
+    return _ANSI.sub("", text or "").strip()
+
+
+def _short_type(type_: str) -> str:
+    # pulumi-python:dynamic/local:Subnet -> local:Subnet ; aws:ec2/vpc:Vpc stays
+    return type_.split("dynamic/", 1)[1] if "dynamic/" in type_ else type_
+
+
+def _mask(outputs: dict) -> dict:
+    masked = {}
+    for key, out in (outputs or {}).items():
+        masked[key] = SECRET_MASK if getattr(out, "secret", False) else getattr(out, "value", out)
+    return masked
+
+
+def _stderr_tail(exc: auto_errors.CommandError) -> str:
+    text = _clean(str(exc))
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("code:", "stdout:"))]
+    return "\n".join(lines[-8:]) or "pulumi failed without a message"
+
+
+_HOLDER = re.compile(r"created by (?P<who>\S+) \(pid (?P<pid>\d+)\) at (?P<when>[0-9T:\-.+Z ]+)")
+
+
+def _lock_message(target: StackTarget, exc: auto_errors.CommandError) -> str:
+    text = _clean(str(exc))
+    match = _HOLDER.search(text)
+    if match:
+        holder = f"{match['who']} (pid {match['pid']}) since {match['when'].strip()}"
+    else:
+        holder = "another operation"
+    return (
+        f"stack {target.fqn} is locked by {holder}. Wait for it to finish; if that process is gone, "
+        f"clear the lock with `engine unlock {target.customer} --env {target.environment}`."
+    )

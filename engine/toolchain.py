@@ -1,0 +1,361 @@
+"""Find or provide the binaries the engine runs: ``pulumi`` (+ its Python helpers) and ``tofu``.
+
+Resolution order, per tool, at a pinned version:
+
+1. on ``PATH`` at exactly the pinned version;
+2. the engine's tool cache (``$ENGINE_TOOL_CACHE``, default ``~/.cache/managed-infra-engine/tools``);
+3. the official release download, when the internet is reachable (checksum verified);
+4. a build from the Go module proxy with the machine's ``go`` — the only route on
+   machines that reach package registries only.
+
+The cache lives outside the repository and is shared by every checkout and CI run
+on the machine; builds are serialized with a file lock and installed atomically.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from engine.errors import ToolchainError
+
+TOFU_VERSION = "1.10.6"
+# The official archives, tried before building.  These machines usually cannot reach them.
+PULUMI_DOWNLOAD = "https://get.pulumi.com/releases/sdk/pulumi-v{v}-linux-{arch}.tar.gz"
+PULUMI_CHECKSUMS = "https://get.pulumi.com/releases/sdk/pulumi-{v}-checksums.txt"
+TOFU_DOWNLOAD = "https://github.com/opentofu/opentofu/releases/download/v{v}/tofu_{v}_linux_{arch}.zip"
+TOFU_CHECKSUMS = "https://github.com/opentofu/opentofu/releases/download/v{v}/tofu_{v}_SHA256SUMS"
+DOWNLOAD_TIMEOUT = 5.0
+
+PULUMI_HELPERS = {
+    # file in the sdk/v3 module -> installed name
+    "python/dist/pulumi-resource-pulumi-python": "pulumi-resource-pulumi-python",
+    "python/cmd/pulumi-language-python-exec": "pulumi-language-python-exec",
+}
+
+Progress = Callable[[str], None]
+
+
+def pulumi_version() -> str:
+    """The CLI version the engine needs: exactly the installed Pulumi Python SDK's."""
+    return metadata.version("pulumi")
+
+
+def cache_root() -> Path:
+    env = os.environ.get("ENGINE_TOOL_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "managed-infra-engine" / "tools"
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    version: str
+    bin_dir: Path
+    source: str  # "path" | "cache" | "download" | "go-build"
+
+    @property
+    def executable(self) -> Path:
+        return self.bin_dir / self.name
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "bin_dir": str(self.bin_dir), "source": self.source}
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def _stderr_progress(message: str) -> None:
+    print(f"[toolchain] {message}", file=sys.stderr, flush=True)
+
+
+def _version_of(executable: str, args: list[str]) -> str | None:
+    try:
+        out = subprocess.run([executable, *args], capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true", "CHECKPOINT_DISABLE": "1"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = (out.stdout or "").strip().splitlines()
+    return text[0] if text else None
+
+
+def _on_path(name: str, version: str) -> Tool | None:
+    found = shutil.which(name)
+    if not found:
+        return None
+    if name == "pulumi":
+        if _version_of(found, ["version"]) != f"v{version}":
+            return None
+        if not shutil.which("pulumi-resource-pulumi-python", path=str(Path(found).parent)):
+            return None
+    else:
+        first = _version_of(found, ["version"]) or ""
+        if first not in (f"OpenTofu v{version}",):
+            return None
+    return Tool(name, version, Path(found).parent, "path")
+
+
+def _cached(name: str, version: str) -> Tool | None:
+    root = cache_root() / name / version
+    marker = root / ".complete"
+    if marker.is_file() and (root / "bin" / name).is_file():
+        return Tool(name, version, root / "bin", "cache")
+    return None
+
+
+def status() -> list[dict]:
+    """What is available now, without installing anything."""
+    out = []
+    for name, version in (("pulumi", pulumi_version()), ("tofu", TOFU_VERSION)):
+        tool = _on_path(name, version) or _cached(name, version)
+        out.append({"name": name, "version": version, "installed": tool is not None, **({"bin_dir": str(tool.bin_dir), "source": tool.source} if tool else {})})
+    return out
+
+
+def ensure(name: str, *, progress: Progress = _stderr_progress, allow_install: bool = True) -> Tool:
+    """Return the tool at its pinned version, installing it into the cache if needed.
+
+    Raises ``ToolchainError`` with what to do when it cannot be provided.
+    """
+    if name == "pulumi":
+        version = pulumi_version()
+    elif name == "tofu":
+        version = TOFU_VERSION
+    else:
+        raise ToolchainError(f"unknown tool {name!r}")
+    tool = _on_path(name, version) or _cached(name, version)
+    if tool:
+        return tool
+    if not allow_install:
+        raise ToolchainError(f"{name} v{version} is not installed", hint="run `engine tools install` (or `make tools`)")
+
+    root = cache_root() / name / version
+    root.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = root.parent / f".{version}.lock"
+    with open(lock_path, "w") as lock:
+        progress(f"waiting for the {name} install lock…") if _locked(lock) else None
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        tool = _cached(name, version)  # another process may have finished it meanwhile
+        if tool:
+            return tool
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root.parent))
+        try:
+            (staging / "bin").mkdir()
+            source = _download(name, version, staging / "bin", progress) or _go_build(name, version, staging / "bin", progress)
+            (staging / ".complete").write_text(json.dumps({"version": version, "source": source, "installed_at": time.time()}))
+            if root.exists():
+                shutil.rmtree(root)
+            os.replace(staging, root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    progress(f"{name} v{version} ready in {root / 'bin'} (from {source})")
+    return Tool(name, version, root / "bin", source)
+
+
+def _locked(lock) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    return False
+
+
+# ---------------------------------------------------------------------------
+# 3. official download
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp:  # noqa: S310 - fixed https URLs
+        return resp.read()
+
+
+def _download(name: str, version: str, bin_dir: Path, progress: Progress) -> str | None:
+    arch = _arch()
+    if name == "pulumi":
+        url, sums = PULUMI_DOWNLOAD.format(v=version, arch="x64" if arch == "amd64" else arch), PULUMI_CHECKSUMS.format(v=version)
+    else:
+        url, sums = TOFU_DOWNLOAD.format(v=version, arch=arch), TOFU_CHECKSUMS.format(v=version)
+    try:
+        checksums = _fetch(sums).decode()
+    except Exception:  # noqa: BLE001 - any failure means "not reachable": fall through to the build
+        progress(f"official {name} download not reachable; building from the Go module proxy instead")
+        return None
+    progress(f"downloading {url}")
+    try:
+        archive = _fetch(url)
+    except Exception as exc:  # noqa: BLE001
+        progress(f"download failed ({exc}); building instead")
+        return None
+    digest = hashlib.sha256(archive).hexdigest()
+    if digest not in checksums:
+        raise ToolchainError(f"checksum mismatch for {url}", hint="the download was corrupted or tampered with; retry, or remove network access to force a build")
+    if url.endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+            zf.extract(name, bin_dir)
+    else:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+            for member in tf.getmembers():
+                base = os.path.basename(member.name)
+                if member.isfile() and base.startswith("pulumi"):
+                    member.name = base
+                    tf.extract(member, bin_dir, filter="data")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    return "download"
+
+
+# ---------------------------------------------------------------------------
+# 4. build from the Go module proxy
+
+
+def _go_env(gopath_hint: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GOFLAGS", "")
+    env["GOFLAGS"] = (env["GOFLAGS"] + " -mod=mod").strip()
+    env["CGO_ENABLED"] = "0"
+    env["GOTOOLCHAIN"] = env.get("GOTOOLCHAIN", "local")
+    return env
+
+
+def _run_with_heartbeat(cmd: list[str], cwd: Path, env: dict, what: str, progress: Progress) -> None:
+    start = time.monotonic()
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(20):
+            progress(f"still {what} ({int(time.monotonic() - start)}s)…")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    finally:
+        done.set()
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise ToolchainError(
+            f"`{' '.join(cmd[:3])} …` failed while {what}:\n{tail}",
+            hint="check that the Go module proxy is reachable (go env GOPROXY) and that `go version` is recent enough",
+        )
+
+
+def _go_build(name: str, version: str, bin_dir: Path, progress: Progress) -> str:
+    go = shutil.which("go")
+    if not go:
+        raise ToolchainError(
+            f"{name} v{version} is not installed, its download site is not reachable, and `go` is not on PATH to build it",
+            hint=f"install Go (https://go.dev/dl or your package manager), or put {name} v{version} on PATH",
+        )
+    work = Path(tempfile.mkdtemp(prefix=f"engine-build-{name}-"))
+    env = _go_env(work)
+    try:
+        if name == "pulumi":
+            _build_pulumi(version, work, bin_dir, env, progress)
+        else:
+            _build_tofu(version, work, bin_dir, env, progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return "go-build"
+
+
+def _module_replaces(module: str, version: str, work: Path, env: dict) -> list[str]:
+    """The non-local ``replace`` directives of ``module``'s go.mod (not inherited by dependents)."""
+    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@v{version}"], cwd=work, env=env, capture_output=True, text=True, check=False)
+    try:
+        info = json.loads(out.stdout)
+        gomod = Path(info["GoMod"]).read_text()
+    except (ValueError, KeyError, OSError) as exc:
+        detail = out.stderr.strip() or out.stdout.strip()
+        raise ToolchainError(f"could not fetch {module}@v{version} from the Go module proxy: {detail}",
+                             hint="check `go env GOPROXY` and network access to the proxy") from exc
+    replaces: list[str] = []
+    in_block = False
+    for raw in gomod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if line.startswith("replace ("):
+            in_block = True
+            continue
+        if in_block and line == ")":
+            in_block = False
+            continue
+        if line.startswith("replace "):
+            line = line[len("replace "):]
+        elif not in_block:
+            continue
+        if "=>" not in line:
+            continue
+        target = line.split("=>", 1)[1].strip()
+        if target.startswith((".", "/")):
+            continue  # a local path inside the source repository; we require that module instead
+        replaces.append(line)
+    return replaces
+
+
+def _wrapper_build(module: str, version: str, requires: list[str], package: str, output: Path, ldflags: str,
+                   work: Path, env: dict, progress: Progress) -> None:
+    replaces = _module_replaces(module, version, work, env)
+    lines = ["module engine.local/toolchain/wrapper", "", "go 1.24", ""]
+    lines += [f"replace {r}" for r in replaces]
+    lines += ["", "require ("] + [f"\t{m} v{version}" for m in [module, *requires]] + [")", ""]
+    (work / "go.mod").write_text("\n".join(lines))
+    _run_with_heartbeat(["go", "mod", "download"], work, env, f"downloading modules for {package}", progress)
+    _run_with_heartbeat(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(output), package], work, env, f"compiling {package}", progress)
+
+
+def _build_pulumi(version: str, work: Path, bin_dir: Path, env: dict, progress: Progress) -> None:
+    progress(f"building pulumi v{version} from the Go module proxy (about 5 minutes on 2 cores; cached afterwards)")
+    _wrapper_build(
+        "github.com/pulumi/pulumi/pkg/v3", version, ["github.com/pulumi/pulumi/sdk/v3"], "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+        bin_dir / "pulumi", f"-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{version}", work, env, progress,
+    )
+    # The Python helpers are plain scripts inside the sdk/v3 module.
+    out = subprocess.run(["go", "mod", "download", "-json", f"github.com/pulumi/pulumi/sdk/v3@v{version}"], cwd=work, env=env, capture_output=True, text=True, check=False)
+    try:
+        sdk_dir = Path(json.loads(out.stdout)["Dir"])
+    except (ValueError, KeyError) as exc:
+        raise ToolchainError(f"could not locate the pulumi sdk/v3 module: {out.stderr.strip()}") from exc
+    for src, dst in PULUMI_HELPERS.items():
+        shutil.copyfile(sdk_dir / src, bin_dir / dst)
+        (bin_dir / dst).chmod(0o755)
+    got = _version_of(str(bin_dir / "pulumi"), ["version"])
+    if got != f"v{version}":
+        raise ToolchainError(f"built pulumi reports version {got!r}, expected v{version}")
+
+
+def _build_tofu(version: str, work: Path, bin_dir: Path, env: dict, progress: Progress) -> None:
+    progress(f"building OpenTofu v{version} from the Go module proxy (about 5 minutes on 2 cores; cached afterwards)")
+    _wrapper_build(
+        "github.com/opentofu/opentofu", version, [], "github.com/opentofu/opentofu/cmd/tofu",
+        bin_dir / "tofu", "-s -w", work, env, progress,
+    )
+    got = _version_of(str(bin_dir / "tofu"), ["version"]) or ""
+    if got != f"OpenTofu v{version}":
+        raise ToolchainError(f"built tofu reports {got!r}, expected OpenTofu v{version}")
+
+
+def tool_env(tools: list[Tool]) -> dict[str, str]:
+    """Environment additions that put the tools first on PATH."""
+    dirs = [str(t.bin_dir) for t in tools]
+    return {"PATH": os.pathsep.join(dirs + [os.environ.get("PATH", "")])}
