@@ -229,7 +229,7 @@ def validate_document(doc: Document, model: type[BaseModel]) -> Any:
     """
     if not isinstance(doc.data, dict):
         kind = type(doc.data).__name__ if doc.data is not None else "nothing"
-        raise ConfigError([Problem(doc.name, doc.line_of(()), "", f"expected a mapping of keys at the top level, found {kind}")])
+        raise ConfigError([Problem(doc.name, doc.line_of(()), "<document>", f"expected a mapping of keys at the top level, found {kind}")])
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
@@ -245,7 +245,7 @@ def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> li
         if key in seen:
             continue
         seen.add(key)
-        problems.append(Problem(doc.name, doc.line_of(loc), format_key_path(loc), _reason(err, loc, model)))
+        problems.append(Problem(doc.name, doc.line_of(loc), format_key_path(loc) or "<document>", _reason(err, loc, model)))
     problems.sort(key=lambda p: (p.line or 0, p.key_path))
     return problems
 

@@ -77,80 +77,152 @@ def load_file(path: Path | str, display_name: str | None = None) -> Document:
     if not path.is_file():
         raise ConfigError([Problem(name, None, "", "not a regular file")])
     if size > MAX_BYTES:
-        raise ConfigError([Problem(name, None, "", f"file is {size} bytes; the limit is {MAX_BYTES}")])
+        raise ConfigError([Problem(name, 1, "<document>", f"file is {size} bytes; the limit is {MAX_BYTES}")])
     raw = path.read_bytes()
     return load_text(raw, name)
 
 
+DOCUMENT = "<document>"  # the key path shown for problems with the document as a whole
+
+
 def load_text(raw: bytes | str, name: str) -> Document:
-    """Parse YAML text.  Raises ``ConfigError`` with file, line and reason."""
+    """Parse YAML text.  Raises ``ConfigError`` with file, line, key path and reason."""
     if isinstance(raw, bytes):
         if len(raw) > MAX_BYTES:
-            raise ConfigError([Problem(name, None, "", f"document is {len(raw)} bytes; the limit is {MAX_BYTES}")])
+            raise ConfigError([Problem(name, 1, DOCUMENT, f"document is {len(raw)} bytes; the limit is {MAX_BYTES}")])
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ConfigError([Problem(name, None, "", f"not valid UTF-8 (byte {exc.start})")]) from None
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ConfigError([Problem(name, line, DOCUMENT, f"not valid UTF-8 (byte {exc.start})")]) from None
     else:
         text = raw
         if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-            raise ConfigError([Problem(name, None, "", f"document is larger than {MAX_BYTES} bytes")])
+            raise ConfigError([Problem(name, 1, DOCUMENT, f"document is larger than the limit of {MAX_BYTES} bytes")])
     if "\x00" in text:
-        raise ConfigError([Problem(name, None, "", "document contains a NUL byte")])
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ConfigError([Problem(name, line, DOCUMENT, "document contains a NUL byte")])
 
     _check_events(text, name)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError([_problem_from_yaml_error(exc, name)]) from None
+        raise ConfigError([_problem_from_yaml_error(exc, name, text)]) from None
     if node is None:
-        raise ConfigError([Problem(name, 1, "", "document is empty")])
+        raise ConfigError([Problem(name, 1, DOCUMENT, "document is empty")])
     lines: dict[KeyPath, int] = {(): node.start_mark.line + 1}
     data = _construct(node, (), lines, name)
     return Document(name=name, data=data, lines=lines)
 
 
-def _problem_from_yaml_error(exc: yaml.YAMLError, name: str) -> Problem:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = mark.line + 1 if mark is not None else None
+def _problem_from_yaml_error(exc: yaml.YAMLError, name: str, text: str) -> Problem:
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    mark = problem_mark or context_mark
+    line = mark.line + 1 if mark is not None else 1
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     if context:
         reason = f"{context}: {reason}"
-    return Problem(name, line, "", f"YAML syntax error: {reason}")
+    # The parser knows no keys; find the key whose value the broken text belongs to.
+    key_line = (context_mark or mark).line + 1 if (context_mark or mark) is not None else line
+    return Problem(name, line, _key_path_at_line(text, key_line) or DOCUMENT, f"YAML syntax error: {reason}")
+
+
+def _key_path_at_line(text: str, line: int) -> str:
+    """Best-effort key path of block-style YAML at ``line`` (1-based), from indentation."""
+    stack: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines()[:line], start=1):
+        stripped = raw.lstrip(" ")
+        if not stripped or stripped.startswith(("#", "-", "\t")) or ":" not in stripped:
+            continue
+        key = stripped.split(":", 1)[0].strip().strip("'\"")
+        if not key or " #" in key:
+            continue
+        indent = len(raw) - len(stripped)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, key))
+    return ".".join(k for _, k in stack)
+
+
+class _Frame:
+    __slots__ = ("is_map", "key", "expect_key", "index")
+
+    def __init__(self, is_map: bool):
+        self.is_map = is_map
+        self.key: str | int | None = None
+        self.expect_key = is_map
+        self.index = -1
 
 
 def _check_events(text: str, name: str) -> None:
     """Walk the event stream once, before building anything, to refuse hostile shapes."""
-    depth = 0
+    frames: list[_Frame] = []
     documents = 0
     count = 0
+
+    def path() -> str:
+        keys = tuple(f.key for f in frames if f.key is not None and not (f.is_map and f.expect_key))
+        return format_key_path(keys) or DOCUMENT
+
+    def fail(line: int, reason: str) -> None:
+        raise ConfigError([Problem(name, line, path(), reason)])
+
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             count += 1
             line = event.start_mark.line + 1
             if count > MAX_NODES:
-                raise ConfigError([Problem(name, line, "", f"document has more than {MAX_NODES} nodes")])
+                fail(line, f"document has more than {MAX_NODES} nodes")
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    raise ConfigError([Problem(name, line, "", "only one YAML document is allowed (found '---' starting another)")])
-            if isinstance(event, yaml.AliasEvent):
-                raise ConfigError([Problem(name, line, "", f"YAML aliases (*{event.anchor}) are not allowed")])
-            anchor = getattr(event, "anchor", None)
-            if anchor:
-                raise ConfigError([Problem(name, line, "", f"YAML anchors (&{anchor}) are not allowed")])
-            tag = getattr(event, "tag", None)
-            if tag and tag != "!" and tag not in _IMPLICIT_TAGS:
-                raise ConfigError([Problem(name, line, "", f"YAML tag {tag!r} is not allowed")])
+                    fail(line, "only one YAML document is allowed (found '---' starting another)")
+                continue
+            if not isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent,
+                                      yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                continue
+            top = frames[-1] if frames else None
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frames.pop()
+                _value_done(frames)
+                continue
+            if top is not None and top.is_map and top.expect_key:
+                if not isinstance(event, yaml.ScalarEvent):
+                    fail(line, "keys must be plain strings")
+                top.key = event.value
+                top.expect_key = False
+                _check_node(event, line, fail)
+                continue
+            if top is not None and not top.is_map:
+                top.index += 1
+                top.key = top.index
+            _check_node(event, line, fail)
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise ConfigError([Problem(name, line, "", f"document is nested deeper than {MAX_DEPTH} levels")])
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
+                frames.append(_Frame(isinstance(event, yaml.MappingStartEvent)))
+                if len(frames) > MAX_DEPTH:
+                    fail(line, f"document is nested deeper than {MAX_DEPTH} levels")
+            else:
+                _value_done(frames)
     except yaml.YAMLError as exc:
-        raise ConfigError([_problem_from_yaml_error(exc, name)]) from None
+        raise ConfigError([_problem_from_yaml_error(exc, name, text)]) from None
+
+
+def _value_done(frames: list[_Frame]) -> None:
+    if frames and frames[-1].is_map:
+        frames[-1].expect_key = True
+
+
+def _check_node(event: yaml.Event, line: int, fail) -> None:
+    if isinstance(event, yaml.AliasEvent):
+        fail(line, f"YAML aliases (*{event.anchor}) are not allowed")
+    anchor = getattr(event, "anchor", None)
+    if anchor:
+        fail(line, f"YAML anchors (&{anchor}) are not allowed")
+    tag = getattr(event, "tag", None)
+    if tag and tag != "!" and tag not in _IMPLICIT_TAGS:
+        fail(line, f"YAML tag {tag!r} is not allowed")
 
 
 def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: str) -> Any:
@@ -159,10 +231,10 @@ def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: 
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError([Problem(name, line, format_key_path(path), "keys must be plain strings")])
-            key = _scalar(key_node)
-            if key == "<<":
-                raise ConfigError([Problem(name, line, format_key_path(path), "YAML merge keys (<<) are not allowed")])
+                raise ConfigError([Problem(name, line, format_key_path(path) or DOCUMENT, "keys must be plain strings")])
+            if key_node.tag == "tag:yaml.org,2002:merge" or key_node.value == "<<":
+                raise ConfigError([Problem(name, line, format_key_path(path) or DOCUMENT, "YAML merge keys (<<) are not allowed")])
+            key = _scalar(key_node, name, path)
             if not isinstance(key, str):
                 key = key_node.value  # `1: x` or `true: x` — keep the text, validation decides
             child = path + (key,)
@@ -178,10 +250,14 @@ def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: 
             lines[child] = item.start_mark.line + 1
             items.append(_construct(item, child, lines, name))
         return items
-    return _scalar(node)
+    return _scalar(node, name, path)
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _scalar(node: yaml.Node, name: str, path: KeyPath) -> Any:
     constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
     yaml.constructor.SafeConstructor.__init__(constructor)
-    return constructor.construct_object(node, deep=True)
+    try:
+        return constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([Problem(name, node.start_mark.line + 1, format_key_path(path) or DOCUMENT, f"invalid value: {reason}")]) from None

@@ -348,7 +348,7 @@ def _build_tofu(version: str, work: Path, bin_dir: Path, env: dict, progress: Pr
     progress(f"building OpenTofu v{version} from the Go module proxy (about 5 minutes on 2 cores; cached afterwards)")
     _wrapper_build(
         "github.com/opentofu/opentofu", version, [], "github.com/opentofu/opentofu/cmd/tofu",
-        bin_dir / "tofu", "-s -w", work, env, progress,
+        bin_dir / "tofu", "-s -w -X github.com/opentofu/opentofu/version.dev=no", work, env, progress,
     )
     got = _version_of(str(bin_dir / "tofu"), ["version"]) or ""
     if got != f"OpenTofu v{version}":
