@@ -202,17 +202,31 @@ class _EventCollector:
         self.progress = progress
         self.changes: list[ResourceChange] = []
         self.errors: list[str] = []
+        self._seen: set[str] = set()
+
+    def _record(self, meta, action: str, properties: list[str]) -> None:
+        self._seen.add(meta.urn)
+        name = meta.urn.rsplit("::", 1)[-1]
+        self.changes.append(ResourceChange(urn_name=name, type=_short_type(meta.type), action=action, properties=properties))
+        self.progress(self.target, f"{action:<8} {name} ({_short_type(meta.type)})" + (f" [{', '.join(properties)}]" if properties else ""))
 
     def __call__(self, event: auto.EngineEvent) -> None:
         pre = event.resource_pre_event
         if pre is not None:
             meta = pre.metadata
-            op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
+            op = _op(meta)
             action = _ACTIONS.get(op, "update")
-            if action and not meta.type.startswith("pulumi:pulumi:Stack"):
-                name = meta.urn.rsplit("::", 1)[-1]
-                self.changes.append(ResourceChange(urn_name=name, type=_short_type(meta.type), action=action, properties=list(meta.diffs or [])))
-                self.progress(self.target, f"{action:<8} {name} ({_short_type(meta.type)})")
+            # refresh steps only say what they found in the outputs event (below)
+            if op != "refresh" and action and not meta.type.startswith("pulumi:pulumi:Stack"):
+                self._record(meta, action, list(meta.diffs or []))
+        done = event.res_outputs_event
+        if done is not None:
+            meta = done.metadata
+            op = _op(meta)
+            if op in ("update", "delete") and meta.urn not in self._seen and not meta.type.startswith("pulumi:pulumi:Stack"):
+                old = getattr(meta.old, "outputs", None) or {}
+                new = getattr(meta.new, "outputs", None) or {}
+                self._record(meta, op, _changed_paths(old, new) if op == "update" else [])
         diag = event.diagnostic_event
         if diag is not None and diag.severity == "error":
             text = _clean(diag.message)
@@ -232,6 +246,24 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]+%\}>")
 
 def _clean(text: str) -> str:
     return _ANSI.sub("", text or "").strip()
+
+
+def _op(meta) -> str:
+    return meta.op.value if hasattr(meta.op, "value") else str(meta.op)
+
+
+def _changed_paths(old: object, new: object, prefix: str = "", limit: int = 20) -> list[str]:
+    """Property paths whose values differ (names only: values may be secret)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            if key.startswith("__"):
+                continue
+            out.extend(_changed_paths(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key), limit))
+            if len(out) >= limit:
+                break
+        return out[:limit]
+    return [prefix or "(value)"] if old != new else []
 
 
 def _short_type(type_: str) -> str:
