@@ -27,6 +27,9 @@ class Runner(Protocol):
 
 RunnerFactory = Callable[[str], Runner]  # tool name -> runner
 
+# Operations that change resources stop at the first failed environment.
+STOP_ON_FAILURE = {"up", "destroy"}
+
 
 @dataclass
 class Engine:
@@ -61,8 +64,18 @@ class Engine:
             if target.tool not in runners:
                 runners[target.tool] = self.runners(target.tool)
         result = RunResult(customer=customer, operation=operation)
+        failed: StackResult | None = None
         for target in targets:
-            stack_result = runners[target.tool].run(target, operation)
+            if failed is not None and operation in STOP_ON_FAILURE:
+                # Environments run in the customer file's order (staging before production):
+                # a failure stops the rollout instead of carrying it to the next environment.
+                stack_result = StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
+                                           tool=target.tool, operation=operation, status="skipped",
+                                           error=f"not run because {failed.environment} failed")
+            else:
+                stack_result = runners[target.tool].run(target, operation)
+                if stack_result.status == "failed" and failed is None:
+                    failed = stack_result
             result.stacks.append(stack_result)
             self.on_stack_done(stack_result)
         return result

@@ -75,7 +75,7 @@ class StackResult:
     stack: str
     tool: str
     operation: str
-    status: str  # succeeded | failed | not-deployed
+    status: str  # succeeded | failed | skipped | not-deployed
     changes: Changes = field(default_factory=Changes)
     outputs: dict[str, object] = field(default_factory=dict)
     resources: list[ResourceChange] = field(default_factory=list)
@@ -85,7 +85,7 @@ class StackResult:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        return self.status not in ("failed", "skipped")
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -290,6 +290,11 @@ def _module_replaces(module: str, version: str, work: Path, env: dict) -> list[s
         detail = out.stderr.strip() or out.stdout.strip()
         raise ToolchainError(f"could not fetch {module}@v{version} from the Go module proxy: {detail}",
                              hint="check `go env GOPROXY` and network access to the proxy") from exc
+    return parse_replaces(gomod)
+
+
+def parse_replaces(gomod: str) -> list[str]:
+    """Non-local ``replace`` directives of a go.mod text, as ``old [v] => new v`` strings."""
     replaces: list[str] = []
     in_block = False
     for raw in gomod.splitlines():

@@ -10,7 +10,7 @@ from typing import TextIO
 from engine.planning import StackTarget
 from engine.results import RunResult, StackResult
 
-_STATUS = {"succeeded": "ok", "failed": "FAILED", "not-deployed": "not deployed"}
+_STATUS = {"succeeded": "ok", "failed": "FAILED", "skipped": "SKIPPED", "not-deployed": "not deployed"}
 
 
 class LiveProgress:
@@ -38,7 +38,7 @@ def _value(value: object) -> str:
 def render_stack(result: StackResult) -> list[str]:
     head = f"{result.customer}/{result.environment}  [{result.tool}] {result.operation}: {_STATUS.get(result.status, result.status)}"
     lines = [head]
-    if result.status == "failed":
+    if result.status in ("failed", "skipped"):
         for line in (result.error or "unknown error").splitlines():
             lines.append(f"    {line}")
         return lines
@@ -69,7 +69,7 @@ def render_run(result: RunResult) -> str:
     for stack in result.stacks:
         lines.extend(render_stack(stack))
         lines.append("")
-    failed = [s for s in result.stacks if s.status == "failed"]
+    failed = [s for s in result.stacks if not s.ok]
     summary = f"{result.operation} {result.customer}: {len(result.stacks) - len(failed)}/{len(result.stacks)} environments ok"
-    lines.append(summary if not failed else summary + f"; failed: {', '.join(s.environment for s in failed)}")
+    lines.append(summary if not failed else summary + "; " + ", ".join(f"{s.environment} {s.status}" for s in failed))
     return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""The data path with a fake runner at the tool seam: validation first, order, stop on failure."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from engine.catalog import Catalog
+from engine.errors import ConfigError
+from engine.home import EngineHome
+from engine.operations import Engine
+from engine.planning import StackTarget
+from engine.results import Changes, StackResult
+from tests.conftest import REPO
+
+
+class FakeRunner:
+    tool = "pulumi"
+
+    def __init__(self, fail: set[str] = frozenset()):
+        self.calls: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def run(self, target: StackTarget, operation: str) -> StackResult:
+        self.calls.append((target.environment, operation))
+        status = "failed" if target.environment in self.fail else "succeeded"
+        return StackResult(target.customer, target.environment, target.stack, self.tool, operation, status,
+                           changes=Changes(create=1), error="boom" if status == "failed" else None)
+
+
+@pytest.fixture
+def engine_with(tmp_path):
+    def build(runner: FakeRunner) -> Engine:
+        shutil.copytree(REPO / "stacks", tmp_path / "c" / "stacks")
+        shutil.copytree(REPO / "examples", tmp_path / "c" / "examples")
+        return Engine(catalog=Catalog(tmp_path / "c"), home=EngineHome(tmp_path / "home"), runners=lambda _tool: runner)
+
+    return build
+
+
+def test_environments_run_in_file_order(engine_with):
+    runner = FakeRunner()
+    result = engine_with(runner).run("acme", "up")
+    assert runner.calls == [("staging", "up"), ("production", "up")]
+    assert result.ok and result.exit_code == 0
+
+
+def test_a_failed_environment_stops_the_rollout(engine_with):
+    runner = FakeRunner(fail={"staging"})
+    result = engine_with(runner).run("acme", "up")
+    assert runner.calls == [("staging", "up")]
+    assert [(s.environment, s.status) for s in result.stacks] == [("staging", "failed"), ("production", "skipped")]
+    assert "staging failed" in result.stacks[1].error and result.exit_code == 1
+
+
+def test_read_only_operations_continue_after_a_failure(engine_with):
+    runner = FakeRunner(fail={"staging"})
+    result = engine_with(runner).run("acme", "preview")
+    assert runner.calls == [("staging", "preview"), ("production", "preview")]
+    assert result.exit_code == 1
+
+
+def test_invalid_input_runs_nothing(engine_with, tmp_path):
+    runner = FakeRunner()
+    engine = engine_with(runner)
+    (tmp_path / "c/examples/acme/infra/variables.yml").write_text("project_name: shop\nenvironments:\n  staging: {}\n")
+    with pytest.raises(ConfigError):
+        engine.run("acme", "up")
+    assert runner.calls == []
