@@ -203,6 +203,7 @@ class _EventCollector:
         self.changes: list[ResourceChange] = []
         self.errors: list[str] = []
         self._seen: set[str] = set()
+        self._failed: set[str] = set()
 
     def _record(self, meta, action: str, properties: list[str]) -> None:
         self._seen.add(meta.urn)
@@ -229,16 +230,23 @@ class _EventCollector:
                 self._record(meta, op, _changed_paths(old, new) if op == "update" else [])
         diag = event.diagnostic_event
         if diag is not None and diag.severity == "error":
-            text = _clean(diag.message)
+            text = _summarize_error(diag.message)
+            name = diag.urn.rsplit("::", 1)[-1] if diag.urn else ""
+            if name and not (diag.urn or "").split("::")[-2:-1] == ["pulumi:pulumi:Stack"]:
+                self._failed.add(name)
+                text = f"{name}: {text}"
             if text and text not in self.errors:
                 self.errors.append(text)
         failed = event.res_op_failed_event
         if failed is not None:
             name = failed.metadata.urn.rsplit("::", 1)[-1]
-            self.errors.append(f"{name}: operation {failed.metadata.op.value} failed")
+            if name not in self._failed:
+                self._failed.add(name)
+                self.errors.append(f"{name}: {_op(failed.metadata)} failed")
 
     def error_text(self) -> str:
-        return "\n".join(self.errors[:10])
+        specific = [e for e in self.errors if e not in _GENERIC]
+        return "\n".join((specific or self.errors)[:10])
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]+%\}>")
@@ -246,6 +254,18 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]+%\}>")
 
 def _clean(text: str) -> str:
     return _ANSI.sub("", text or "").strip()
+
+
+_GENERIC = {"update failed", "preview failed", "refresh failed", "destroy failed"}
+
+
+def _summarize_error(message: str) -> str:
+    """A provider's Python traceback becomes its last line: the exception a user can act on."""
+    text = _clean(message)
+    if "Traceback (most recent call last)" in text:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        text = lines[-1] if lines else text
+    return text
 
 
 def _op(meta) -> str:

@@ -93,3 +93,17 @@ def test_a_locked_stack_names_its_holder(cli: EngineCLI):
     assert "cleared the lock" in cleared.stdout
     again = cli("up", "acme", "--env", "staging", "--json", check=0).json()["environments"]["staging"]
     assert again["changes"]["create"] == 0 and again["changes"]["update"] == 0
+
+
+def test_a_failing_resource_is_reported_clearly_and_stops_the_rollout(cli: EngineCLI):
+    blocker = cli.home / "local-cloud/acme/staging/network"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory")  # the network cannot be created here
+    run = cli("up", "acme", "--json")
+    assert run.code == 1
+    data = run.json()
+    staging, production = data["environments"]["staging"], data["environments"]["production"]
+    assert staging["status"] == "failed" and staging["error"].startswith("vpc: FileExistsError")
+    assert "Traceback" not in run.stdout + run.stderr
+    assert production["status"] == "skipped"
+    assert not (cli.home / "local-cloud/acme/production").exists()  # production was never touched
