@@ -61,6 +61,12 @@ def _did_you_mean(value: str, choices: typing.Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}{_did_you_mean(value, choices)}")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, str_strip_whitespace=False)
 
@@ -79,9 +85,7 @@ class Database(Strict):
     @field_validator("instance_class")
     @classmethod
     def _known_class(cls, value: str) -> str:
-        if value not in DATABASE_CLASSES:
-            raise ValueError(f"unknown database instance class {value!r}{_did_you_mean(value, DATABASE_CLASSES)}")
-        return value
+        return _one_of(value, DATABASE_CLASSES, "database instance class")
 
 
 class Monitoring(Strict):
@@ -107,9 +111,7 @@ class Environment(Strict):
     @field_validator("instance_type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in INSTANCE_TYPES:
-            raise ValueError(f"unknown instance type {value!r}{_did_you_mean(value, INSTANCE_TYPES)}")
-        return value
+        return _one_of(value, INSTANCE_TYPES, "instance type")
 
 
 class CustomerConfig(Strict):

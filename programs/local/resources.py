@@ -70,9 +70,7 @@ class _DocumentProvider(ResourceProvider):
         return ReadResult(id_=id_, outs=self._outs(id_, spec))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [_PATH] if olds.get(_PATH) != news.get(_PATH) else []
-        changes = bool(replaces) or olds.get(_SPEC) != news.get(_SPEC)
-        return DiffResult(changes=changes, replaces=replaces, delete_before_replace=True)
+        return _diff(olds, news)
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         _write_json(Path(id_), {"kind": self.kind, _SPEC: news[_SPEC]})
@@ -81,6 +79,14 @@ class _DocumentProvider(ResourceProvider):
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         Path(id_).unlink(missing_ok=True)
         _remove_empty_parents(Path(id_).parent)
+
+
+def _diff(olds: dict[str, Any], news: dict[str, Any], replace_on: tuple[str, ...] = ()) -> DiffResult:
+    """Changed spec → update; moved path or a changed ``replace_on`` spec key → replace."""
+    old_spec, new_spec = olds.get(_SPEC) or {}, news.get(_SPEC) or {}
+    replaces = [_PATH] if olds.get(_PATH) != news.get(_PATH) else []
+    replaces += [f"{_SPEC}.{key}" for key in replace_on if old_spec.get(key) != new_spec.get(key)]
+    return DiffResult(changes=bool(replaces) or old_spec != new_spec, replaces=replaces, delete_before_replace=True)
 
 
 def _remove_empty_parents(directory: Path, levels: int = 3) -> None:
@@ -159,9 +165,7 @@ class InstanceProvider(ResourceProvider):
         return ReadResult(id_=id_, outs=self._outs(id_, spec, size))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [_PATH] if olds.get(_PATH) != news.get(_PATH) else []
-        changes = bool(replaces) or olds.get(_SPEC) != news.get(_SPEC)
-        return DiffResult(changes=changes, replaces=replaces, delete_before_replace=True)
+        return _diff(olds, news)
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         disk = Path(id_) / "root.img"
@@ -214,11 +218,7 @@ class DatabaseProvider(ResourceProvider):
         return ReadResult(id_=id_, outs=self._outs(id_, spec, rows.get("password", "")))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        old_spec, new_spec = olds.get(_SPEC) or {}, news.get(_SPEC) or {}
-        replaces = [_PATH] if olds.get(_PATH) != news.get(_PATH) else []
-        if old_spec.get("engine") != new_spec.get("engine"):
-            replaces.append("spec.engine")  # changing engines means a new database
-        return DiffResult(changes=bool(replaces) or old_spec != new_spec, replaces=replaces, delete_before_replace=True)
+        return _diff(olds, news, replace_on=("engine",))  # changing engines means a new database
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         password = self._store(Path(id_), news[_SPEC], None)
