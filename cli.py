@@ -65,6 +65,7 @@ class Context:
     def __init__(self, catalog: str | None, home: str | None):
         self.catalog_root = Path(catalog or os.environ.get("ENGINE_CATALOG") or ".")
         self.home = EngineHome(Path(home).resolve() if home else default_home())
+        self.lock_timeout = 0.0
 
     def engine(self, progress: LiveProgress | None = None) -> Engine:
         catalog = Catalog(self.catalog_root)
@@ -76,7 +77,12 @@ class Context:
             if tool == "pulumi":
                 from engine.runners.pulumi import PulumiRunner  # imported lazily: loading pulumi takes ~0.5s
 
-                return PulumiRunner(home, toolchain.ensure("pulumi"), progress or (lambda _t, _m: None))
+                return PulumiRunner(home, toolchain.ensure("pulumi"), progress or (lambda _t, _m: None), lock_timeout=self.lock_timeout)
+            if tool == "terraform":
+                from engine.runners.terraform import TerraformRunner
+
+                return TerraformRunner(home, toolchain.ensure("tofu"), toolchain.ensure_provider_mirror(),
+                                       progress or (lambda _t, _m: None), lock_timeout=self.lock_timeout)
             return unsupported_tool(tool)
 
         return Engine(catalog=catalog, home=home, runners=runners)
@@ -102,11 +108,15 @@ def _operation(name: str, help_text: str, needs_yes: bool = False):
     @env_option
     @json_option
     @click.option("--quiet", "-q", is_flag=True, help="No live progress on stderr.")
+    @click.option("--lock-timeout", type=click.FloatRange(0, 3600), default=0, show_default=True, metavar="SECONDS",
+                  help="Wait this long for another operation on the same stack to finish before failing.")
     @(click.option("--yes", is_flag=True, help="Confirm: this deletes every resource of the selected stacks.") if needs_yes else (lambda f: f))
     @click.pass_obj
     @handles_errors
-    def command(obj: Context, customer: str, environments: tuple[str, ...], as_json: bool, quiet: bool, yes: bool = False) -> None:
+    def command(obj: Context, customer: str, environments: tuple[str, ...], as_json: bool, quiet: bool, lock_timeout: float,
+                yes: bool = False) -> None:
         check_customer_id(customer)
+        obj.lock_timeout = lock_timeout
         if needs_yes and not yes:
             raise InputError(f"`engine {name}` deletes every resource of {customer}'s selected stacks", hint="add --yes to confirm")
         progress = LiveProgress(enabled=not quiet and (sys.stderr.isatty() or bool(os.environ.get("ENGINE_PROGRESS"))))
@@ -235,6 +245,8 @@ def tools() -> None:
 def tools_install(names: tuple[str, ...], as_json: bool) -> None:
     """Make sure each tool is available: PATH, cache, download, or a build from the Go module proxy."""
     installed = [toolchain.ensure(n).to_dict() for n in (names or ("pulumi", "tofu"))]
+    if not names or "tofu" in names:
+        installed.append({"name": "enginelocal", "version": toolchain.PROVIDER_VERSION, "bin_dir": str(toolchain.ensure_provider_mirror()), "source": "go-build"})
     if as_json:
         _emit_json({"tools": installed})
     else:

@@ -63,6 +63,10 @@ class Engine:
         for target in targets:
             if target.tool not in runners:
                 runners[target.tool] = self.runners(target.tool)
+        for tool, runner in runners.items():
+            prepare = getattr(runner, "prepare", None)
+            if prepare is not None:
+                prepare([t for t in targets if t.tool == tool])  # e.g. an unsatisfiable terraform_version: exit 2, nothing ran
         result = RunResult(customer=customer, operation=operation)
         failed: StackResult | None = None
         for target in targets:

@@ -39,6 +39,7 @@ class StackTarget:
     stack: str
     backend_url: str
     config: dict[str, Any] = field(hash=False)
+    tool_version: str | None = None  # terraform_version for the Terraform path
 
     @property
     def fqn(self) -> str:
@@ -148,6 +149,7 @@ def plan_targets(
                 stack=name,
                 backend_url=url,
                 config=config,
+                tool_version=tenant.properties.terraform_version if tool == "terraform" else None,
             )
         )
     return targets

@@ -62,10 +62,11 @@ class Changes:
 class ResourceChange:
     """One resource an operation touched (or would touch)."""
 
-    urn_name: str
+    urn_name: str  # Pulumi: the resource name; Terraform: the resource address
     type: str
-    action: str  # create | update | delete | replace | same
-    properties: list[str] = field(default_factory=list)
+    action: str  # create | update | delete | replace | move
+    properties: list[str] = field(default_factory=list)  # names only, never values
+    moved_from: str | None = None
 
 
 @dataclass

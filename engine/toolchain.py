@@ -364,3 +364,59 @@ def tool_env(tools: list[Tool]) -> dict[str, str]:
     """Environment additions that put the tools first on PATH."""
     dirs = [str(t.bin_dir) for t in tools]
     return {"PATH": os.pathsep.join(dirs + [os.environ.get("PATH", "")])}
+
+
+# ---------------------------------------------------------------------------
+# The engine's own OpenTofu provider (terraform/provider), served from a filesystem mirror
+
+PROVIDER_ADDRESS = ("registry.opentofu.org", "engine", "enginelocal")
+PROVIDER_VERSION = "0.1.0"
+
+
+def provider_source() -> Path:
+    return Path(__file__).resolve().parent.parent / "terraform" / "provider"
+
+
+def ensure_provider_mirror(*, progress: Progress = _stderr_progress, allow_install: bool = True) -> Path:
+    """A filesystem mirror holding the ``engine/enginelocal`` provider, built from source once.
+
+    Keyed by a digest of the provider's source, so a change rebuilds it.  Raises
+    ``ToolchainError`` when it is missing and cannot be built.
+    """
+    src = provider_source()
+    files = sorted(p for p in src.rglob("*") if p.is_file() and (p.suffix == ".go" or p.name in ("go.mod", "go.sum")))
+    if not files:
+        raise ToolchainError(f"the enginelocal provider source is missing at {src}")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes())
+    key = digest.hexdigest()[:16]
+    mirror = cache_root() / "tofu-providers" / key
+    host, namespace, name = PROVIDER_ADDRESS
+    os_arch = f"linux_{_arch()}"
+    binary = mirror / host / namespace / name / PROVIDER_VERSION / os_arch / f"terraform-provider-{name}_v{PROVIDER_VERSION}"
+    if binary.is_file() and (mirror / ".complete").is_file():
+        return mirror
+    if not allow_install:
+        raise ToolchainError("the enginelocal OpenTofu provider is not built", hint="run `engine tools install`")
+    if not shutil.which("go"):
+        raise ToolchainError("building the enginelocal OpenTofu provider needs `go` on PATH", hint="install Go 1.24 or newer")
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    with open(mirror.parent / f".{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.is_file() and (mirror / ".complete").is_file():
+            return mirror
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=mirror.parent))
+        try:
+            out = staging / binary.relative_to(mirror)
+            out.parent.mkdir(parents=True)
+            progress("building the enginelocal OpenTofu provider (about a minute the first time)")
+            _run_with_heartbeat(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], src, _go_env(staging), "compiling the enginelocal provider", progress)
+            (staging / ".complete").write_text(json.dumps({"source_digest": key, "installed_at": time.time()}))
+            if mirror.exists():
+                shutil.rmtree(mirror)
+            os.replace(staging, mirror)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    progress(f"enginelocal provider ready in {mirror}")
+    return mirror

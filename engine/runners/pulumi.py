@@ -19,7 +19,8 @@ from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
 import programs
-from engine.errors import ToolchainError
+from engine.errors import StackLockedError, ToolchainError
+from engine.locks import stack_lock
 from engine.home import EngineHome
 from engine.planning import StackTarget
 from engine.results import SECRET_MASK, Changes, ResourceChange, StackResult
@@ -46,8 +47,9 @@ class PulumiRunner:
 
     tool = "pulumi"
 
-    def __init__(self, home: EngineHome, pulumi: Tool, progress: Progress = _no_progress):
+    def __init__(self, home: EngineHome, pulumi: Tool, progress: Progress = _no_progress, lock_timeout: float = 0.0):
         self.home = home
+        self.lock_timeout = lock_timeout
         self.pulumi = pulumi
         self.progress = progress
         self._command: auto.PulumiCommand | None = None
@@ -115,6 +117,17 @@ class PulumiRunner:
     # -- operations ------------------------------------------------------
 
     def run(self, target: StackTarget, operation: str) -> StackResult:
+        """Run under the engine's stack lock (one writer per stack on this machine) and Pulumi's own."""
+        started = time.monotonic()
+        try:
+            with stack_lock(self.home.root / "locks", target.customer, target.environment, operation, self.lock_timeout):
+                return self._run(target, operation)
+        except StackLockedError as exc:
+            return StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
+                               tool=self.tool, operation=operation, status="failed", error=f"{exc.message}. {exc.hint}",
+                               duration_s=time.monotonic() - started)
+
+    def _run(self, target: StackTarget, operation: str) -> StackResult:
         started = time.monotonic()
         result = StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
                              tool=self.tool, operation=operation, status="succeeded")

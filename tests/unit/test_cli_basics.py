@@ -58,12 +58,3 @@ def test_no_catalog_is_a_clear_error(tmp_path):
     run = EngineCLI(tmp_path / "home", empty)("up", "acme")
     assert run.code == 2 and "no tenant catalog" in run.stderr
 
-
-def test_terraform_tagged_customer_is_refused_until_the_runner_exists(tmp_path):
-    from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
-
-    record = tenant_record("tfco", 5) + "properties:\n  infrastructure_tools: [terraform]\n  terraform_version: \"1.6\"\n"
-    root = make_catalog(tmp_path / "c", {"tfco": (record, SMALL_CONFIG.format(name="tfco"))})
-    run = EngineCLI(tmp_path / "home", root)("up", "tfco")
-    assert run.code == 2 and "no runner for tool 'terraform'" in run.stderr
-    assert not (tmp_path / "home" / "state").exists()

@@ -1,0 +1,93 @@
+"""Normalize OpenTofu/Terraform ``show -json`` output into the engine's change summary.
+
+Pure: a parsed plan in, ``Changes`` and ``ResourceChange``s out.  The same shape as a
+Pulumi preview, so reporters never care which tool ran.  ``show -json`` carries
+sensitive values in clear text (only flagged in ``*_sensitive``); nothing here ever
+copies a value out of the plan — only addresses, actions and property *names*.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.results import Changes, ResourceChange
+
+_ACTIONS = {
+    ("no-op",): "same",
+    ("read",): "same",
+    ("create",): "create",
+    ("update",): "update",
+    ("delete",): "delete",
+    ("delete", "create"): "replace",
+    ("create", "delete"): "replace",
+    ("forget",): "delete",
+}
+
+
+def _action(actions: list[str]) -> str:
+    return _ACTIONS.get(tuple(actions), "update")
+
+
+def _changed_properties(before: Any, after: Any, after_unknown: Any, prefix: str = "", limit: int = 20) -> list[str]:
+    """Names of attributes whose values differ or become unknown; never the values."""
+    out: list[str] = []
+    if isinstance(before, dict) or isinstance(after, dict):
+        before = before if isinstance(before, dict) else {}
+        after = after if isinstance(after, dict) else {}
+        unknown = after_unknown if isinstance(after_unknown, dict) else {}
+        for key in sorted(set(before) | set(after) | set(unknown)):
+            path = f"{prefix}.{key}" if prefix else key
+            if unknown.get(key) is True:
+                continue  # computed by the provider after apply (ids, hashes): not something the user changed
+            out.extend(_changed_properties(before.get(key), after.get(key), unknown.get(key), path, limit))
+            if len(out) >= limit:
+                break
+        return out[:limit]
+    if before != after:
+        return [prefix or "(value)"]
+    return []
+
+
+def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[ResourceChange]]:
+    """Counts and a resource list from a plan.
+
+    ``drift=True`` reads ``resource_drift`` (what a refresh found changed outside the
+    tool) instead of ``resource_changes``.
+    """
+    entries = plan.get("resource_drift" if drift else "resource_changes") or []
+    counts: dict[str, int] = {}
+    resources: list[ResourceChange] = []
+    for entry in entries:
+        if entry.get("mode") == "data":
+            continue
+        change = entry.get("change") or {}
+        action = _action(change.get("actions") or ["no-op"])
+        counts[action] = counts.get(action, 0) + 1
+        moved_from = entry.get("previous_address")
+        if action == "same" and not moved_from:
+            continue
+        properties: list[str] = []
+        if action in ("update", "replace"):
+            properties = _changed_properties(change.get("before"), change.get("after"), change.get("after_unknown"))
+        if action == "replace" and change.get("replace_paths"):
+            forcing = [".".join(str(p) for p in path) for path in change["replace_paths"]]
+            properties = sorted(set(properties) | set(forcing))
+        resources.append(ResourceChange(
+            urn_name=entry.get("address", "?"),
+            type=entry.get("type", "?"),
+            action="move" if action == "same" and moved_from else action,
+            properties=properties,
+            moved_from=moved_from,
+        ))
+    return Changes.from_counts(counts), resources
+
+
+def has_changes(plan: dict) -> bool:
+    changes, resources = summarize(plan)
+    output_changes = any(_action(o.get("actions") or ["no-op"]) != "same" for o in (plan.get("output_changes") or {}).values())
+    return bool(changes.total_changes or any(r.action == "move" for r in resources) or output_changes)
+
+
+def outputs(state_outputs: dict, mask: str) -> dict:
+    """``tofu output -json`` → plain values, sensitive ones masked."""
+    return {name: (mask if item.get("sensitive") else item.get("value")) for name, item in (state_outputs or {}).items()}
