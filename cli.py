@@ -85,7 +85,12 @@ class Context:
                                        progress or (lambda _t, _m: None), lock_timeout=self.lock_timeout)
             return unsupported_tool(tool)
 
-        return Engine(catalog=catalog, home=home, runners=runners)
+        def steps(name: str):
+            from engine.runners.ansible import AnsibleStep
+
+            return AnsibleStep(home, progress or (lambda _t, _m: None))
+
+        return Engine(catalog=catalog, home=home, runners=runners, steps=steps)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result on stdout.")

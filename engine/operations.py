@@ -27,6 +27,15 @@ class Runner(Protocol):
 
 RunnerFactory = Callable[[str], Runner]  # tool name -> runner
 
+
+class Step(Protocol):
+    """Runs after a successful deploy (configuration management); updates the result."""
+
+    def run(self, target: StackTarget, result: StackResult) -> StackResult: ...
+
+
+StepFactory = Callable[[str], Step]
+
 # Operations that change resources stop at the first failed environment.
 STOP_ON_FAILURE = {"up", "destroy"}
 
@@ -36,6 +45,7 @@ class Engine:
     catalog: Catalog
     home: EngineHome
     runners: RunnerFactory
+    steps: StepFactory | None = None
     on_stack_done: Callable[[StackResult], None] = field(default=lambda _r: None)
 
     def settings(self) -> Settings:
@@ -78,6 +88,13 @@ class Engine:
                                            error=f"not run because {failed.environment} failed")
             else:
                 stack_result = runners[target.tool].run(target, operation)
+                if operation == "up" and stack_result.status == "succeeded":
+                    for step_name in target.post_steps:
+                        if self.steps is None:
+                            raise InputError(f"no step runner for {step_name!r}")
+                        stack_result = self.steps(step_name).run(target, stack_result)
+                        if stack_result.status != "succeeded":
+                            break
                 if stack_result.status == "failed" and failed is None:
                     failed = stack_result
             result.stacks.append(stack_result)

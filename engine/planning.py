@@ -40,6 +40,7 @@ class StackTarget:
     backend_url: str
     config: dict[str, Any] = field(hash=False)
     tool_version: str | None = None  # terraform_version for the Terraform path
+    post_steps: tuple[str, ...] = ()  # run after a successful `up`, e.g. ("ansible",)
 
     @property
     def fqn(self) -> str:
@@ -150,6 +151,7 @@ def plan_targets(
                 backend_url=url,
                 config=config,
                 tool_version=tenant.properties.terraform_version if tool == "terraform" else None,
+                post_steps=("ansible",) if "ansible" in tenant.properties.infrastructure_tools else (),
             )
         )
     return targets
