@@ -191,6 +191,14 @@ class StateBackend(Strict):
         return value
 
 
+class Upstream(Strict):
+    """Another tenant's stack whose outputs this tenant's programs receive (e.g. a shared network)."""
+
+    customer: CustomerId
+    environment: EnvironmentName | None = None  # default: the environment with the same name
+    outputs: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]], Field(min_length=1, max_length=20)]
+
+
 class TenantRecord(Strict):
     """The provider's record of one customer: ``stacks/<customer>.yml``."""
 
@@ -204,6 +212,7 @@ class TenantRecord(Strict):
     network_index: Annotated[int, Field(ge=1, le=250)]
     state: StateBackend | None = None
     properties: Properties = Field(default_factory=Properties)
+    consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)
 
     @field_validator("customer")
     @classmethod

@@ -7,6 +7,7 @@ other front ends (GitHub events, schedules) reuse the same path.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -14,7 +15,7 @@ from engine.catalog import Catalog, Tenant
 from engine.errors import InputError
 from engine.home import EngineHome
 from engine.planning import Settings, StackTarget, plan_targets
-from engine.results import RunResult, StackResult
+from engine.results import SECRET_MASK, RunResult, StackResult
 
 
 class Runner(Protocol):
@@ -60,7 +61,43 @@ class Engine:
 
     def plan(self, customer: str, environments: list[str] | None = None) -> list[StackTarget]:
         tenant = self.load(customer)
-        return plan_targets(tenant.record, tenant.config, self.settings(), environments)
+        targets = plan_targets(tenant.record, tenant.config, self.settings(), environments)
+        self._check_upstreams(tenant, targets)
+        return targets
+
+    def _check_upstreams(self, tenant: Tenant, targets: list[StackTarget]) -> None:
+        """Every consumed stack must exist in the catalog: checked before anything runs."""
+        for upstream in tenant.record.consumes:
+            if upstream.customer == tenant.record.customer:
+                raise InputError(f"tenant {tenant.record.customer!r} cannot consume its own outputs")
+            other = self.catalog.load(upstream.customer)
+            for target in targets:
+                for ref in target.upstreams:
+                    if ref.customer == upstream.customer and ref.environment not in other.config.environments:
+                        raise InputError(
+                            f"{target.fqn} consumes {ref.customer}/{ref.environment}, but {ref.customer} has no environment {ref.environment!r}",
+                            hint=f"set 'environment' under consumes in stacks/{tenant.record.customer}.yml",
+                        )
+
+    def _with_upstream_outputs(self, target: StackTarget, runners: dict[str, Runner]) -> StackTarget | str:
+        """The target with its upstream stacks' outputs filled in, or the reason they can't be read."""
+        values: dict[str, dict] = {}
+        for ref in target.upstreams:
+            (upstream,) = self.plan(ref.customer, [ref.environment])
+            if upstream.tool not in runners:
+                runners[upstream.tool] = self.runners(upstream.tool)
+            result = runners[upstream.tool].run(upstream, "outputs")
+            if result.status != "succeeded":
+                return f"upstream {upstream.fqn} is {result.status}" + (f": {result.error}" if result.error else "")
+            picked = {}
+            for name in ref.outputs:
+                if name not in result.outputs:
+                    return f"upstream {upstream.fqn} has no output {name!r} (it has: {', '.join(sorted(result.outputs)) or 'none'})"
+                if result.outputs[name] == SECRET_MASK:
+                    return f"upstream output {upstream.fqn}.{name} is secret; secrets are never passed between tenants"
+                picked[name] = result.outputs[name]
+            values[ref.customer] = picked
+        return dataclasses.replace(target, config={**target.config, "upstream": values})
 
     def run(self, customer: str, operation: str, environments: list[str] | None = None) -> RunResult:
         """Run ``operation`` on every selected environment of ``customer``, one stack at a time.
@@ -87,6 +124,17 @@ class Engine:
                                            tool=target.tool, operation=operation, status="skipped",
                                            error=f"not run because {failed.environment} failed")
             else:
+                if target.upstreams and operation in ("up", "preview"):
+                    resolved = self._with_upstream_outputs(target, runners)
+                    if isinstance(resolved, str):
+                        stack_result = StackResult(customer=target.customer, environment=target.environment,
+                                                   stack=f"{target.project}/{target.stack}", tool=target.tool, operation=operation,
+                                                   status="failed", error=resolved)
+                        failed = failed or stack_result
+                        result.stacks.append(stack_result)
+                        self.on_stack_done(stack_result)
+                        continue
+                    target = resolved
                 stack_result = runners[target.tool].run(target, operation)
                 if operation == "up" and stack_result.status == "succeeded":
                     for step_name in target.post_steps:

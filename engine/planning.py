@@ -28,6 +28,15 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class UpstreamRef:
+    """One upstream stack: resolved by the engine (its outputs are read before this target runs)."""
+
+    customer: str
+    environment: str
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StackTarget:
     """One customer × environment, fully resolved."""
 
@@ -41,6 +50,7 @@ class StackTarget:
     config: dict[str, Any] = field(hash=False)
     tool_version: str | None = None  # terraform_version for the Terraform path
     post_steps: tuple[str, ...] = ()  # run after a successful `up`, e.g. ("ansible",)
+    upstreams: tuple[UpstreamRef, ...] = ()  # other tenants' stacks whose outputs this one receives
 
     @property
     def fqn(self) -> str:
@@ -124,6 +134,7 @@ def plan_targets(
         vcpu, memory = INSTANCE_SHAPES[env.instance_type.split(".", 1)[1]]
         tags = {**customer.tags, "customer": tenant.customer, "environment": name, "managed-by": MANAGED_BY}
         config = {
+            "upstream": {},  # filled by the engine with the upstream stacks' outputs just before the run
             "customer": tenant.customer,
             "environment": name,
             "project_name": customer.project_name,
@@ -152,6 +163,7 @@ def plan_targets(
                 config=config,
                 tool_version=tenant.properties.terraform_version if tool == "terraform" else None,
                 post_steps=("ansible",) if "ansible" in tenant.properties.infrastructure_tools else (),
+                upstreams=tuple(UpstreamRef(u.customer, u.environment or name, tuple(u.outputs)) for u in tenant.consumes),
             )
         )
     return targets

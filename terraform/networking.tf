@@ -87,3 +87,12 @@ resource "aws_route_table_association" "private" {
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private.id
 }
+
+# Peer with the networks of the stacks this tenant consumes (their outputs, passed by the engine).
+resource "aws_vpc_peering_connection" "upstream" {
+  for_each    = { for customer, outputs in var.upstream : customer => outputs if try(outputs.vpc_id, null) != null }
+  vpc_id      = aws_vpc.this.id
+  peer_vpc_id = each.value.vpc_id
+  auto_accept = true
+  tags        = { Name = "${local.name}-peer-${each.key}" }
+}

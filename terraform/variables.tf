@@ -160,3 +160,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "upstream" {
+  type        = any
+  default     = {}
+  description = "Outputs of the stacks this tenant consumes (tenant record `consumes`), by customer; filled by the engine."
+}

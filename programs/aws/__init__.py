@@ -26,6 +26,11 @@ def program(settings: dict) -> None:
 
     vpc = aws.ec2.Vpc("vpc", cidr_block=net["vpc_cidr"], enable_dns_hostnames=True, enable_dns_support=True, tags=tagged("vpc"))
     igw = aws.ec2.InternetGateway("igw", vpc_id=vpc.id, tags=tagged("igw"))
+    for upstream, outputs in sorted((settings.get("upstream") or {}).items()):
+        if outputs.get("vpc_id"):
+            # A consumed tenant's network (e.g. shared services): peer with it.
+            aws.ec2.VpcPeeringConnection(f"peer-{upstream}", vpc_id=vpc.id, peer_vpc_id=outputs["vpc_id"], auto_accept=True,
+                                         tags=tagged(f"peer-{upstream}"))
     zones = aws.get_availability_zones(state="available").names
 
     public, private = [], []

@@ -19,7 +19,12 @@ def program(settings: dict) -> None:
     net = settings["network"]
     tags = settings["tags"]
 
-    network = LocalNetwork("vpc", f"{root}/network/network.json", {"cidr": net["vpc_cidr"], "tags": tags})
+    spec = {"cidr": net["vpc_cidr"], "tags": tags}
+    upstream = settings.get("upstream") or {}
+    if upstream:
+        # Peer with the networks of the stacks this tenant consumes (their outputs, passed by the engine).
+        spec["peers"] = [{"customer": name, **upstream[name]} for name in sorted(upstream)]
+    network = LocalNetwork("vpc", f"{root}/network/network.json", spec)
     child = pulumi.ResourceOptions(depends_on=[network])
 
     subnets = {}

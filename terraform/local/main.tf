@@ -27,8 +27,12 @@ locals {
 }
 
 resource "enginelocal_document" "network" {
-  path    = "${local.root}/network/network.json"
-  content = jsonencode({ kind = "network", spec = { cidr = local.net.vpc_cidr, tags = var.tags } })
+  path = "${local.root}/network/network.json"
+  # Peers (consumed tenants' networks) appear only when there are any, so other specs stay unchanged.
+  content = jsonencode({ kind = "network", spec = merge(
+    { cidr = local.net.vpc_cidr, tags = var.tags },
+    { for key, peers in { peers = [for c in sort(keys(var.upstream)) : merge({ customer = c }, var.upstream[c])] } : key => peers if length(var.upstream) > 0 },
+  ) })
 }
 
 resource "enginelocal_document" "subnet" {

@@ -93,3 +93,9 @@ variable "local_root" {
   type        = string
   description = "Where this customer × environment's resources live on this machine."
 }
+
+variable "upstream" {
+  type        = any
+  default     = {}
+  description = "Outputs of the stacks this tenant consumes (tenant record `consumes`), by customer; filled by the engine."
+}

@@ -99,3 +99,10 @@ def test_every_taggable_resource_carries_customer_environment_and_managed_by(env
         assert r.inputs["tags"]["customer"] == "acme", r.name
         assert r.inputs["tags"]["environment"] == environment
         assert r.inputs["tags"]["managed-by"] == "managed-infra-engine"
+
+
+def test_consumed_tenant_networks_are_peered():
+    settings = settings_for("staging")
+    settings["upstream"] = {"shared": {"vpc_id": "vpc-0abc", "vpc_cidr": "10.8.0.0/20"}, "other": {"vpc_cidr": "10.7.0.0/20"}}
+    (peer,) = by_type(run_program(settings), "aws:ec2/vpcPeeringConnection:VpcPeeringConnection")
+    assert peer.name == "peer-shared" and peer.inputs["peerVpcId"] == "vpc-0abc" and peer.inputs["autoAccept"] is True
