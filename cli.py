@@ -82,7 +82,8 @@ class Context:
                 from engine.runners.terraform import TerraformRunner
 
                 return TerraformRunner(home, toolchain.ensure("tofu"), toolchain.ensure_provider_mirror(),
-                                       progress or (lambda _t, _m: None), lock_timeout=self.lock_timeout)
+                                       progress or (lambda _t, _m: None), lock_timeout=self.lock_timeout,
+                                       tf_lock_timeout=f"{int(self.lock_timeout)}s")
             return unsupported_tool(tool)
 
         def steps(name: str):
@@ -223,19 +224,18 @@ def plan_targets_command(obj: Context, customer: str, environments: tuple[str, .
 @main.command()
 @click.argument("customer")
 @click.option("--env", "environment", required=True, help="The environment whose stack lock to clear.")
+@click.option("--lock-id", help="Terraform path: the lock ID shown in the lock error.")
 @click.option("--yes", is_flag=True, help="Confirm that no operation is running on this stack.")
 @click.pass_obj
 @handles_errors
-def unlock(obj: Context, customer: str, environment: str, yes: bool) -> None:
-    """Clear a stale lock left by a crashed operation (runs `pulumi cancel`)."""
+def unlock(obj: Context, customer: str, environment: str, lock_id: str | None, yes: bool) -> None:
+    """Clear a lock left by a crashed operation (`pulumi cancel` / `tofu force-unlock`)."""
     if not yes:
         raise InputError("clearing a lock while an operation runs can corrupt state", hint="check no operation is running, then add --yes")
     engine = obj.engine()
-    targets = engine.plan(check_customer_id(customer), [environment])
-    from engine.runners.pulumi import PulumiRunner
-
-    runner = PulumiRunner(obj.home, toolchain.ensure("pulumi"))
-    click.echo(runner.unlock(targets[0]))
+    (target,) = engine.plan(check_customer_id(customer), [environment])
+    runner = engine.runners(target.tool)
+    click.echo(runner.unlock(target, lock_id) if target.tool == "terraform" else runner.unlock(target))
 
 
 @main.group()

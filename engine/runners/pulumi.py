@@ -329,5 +329,5 @@ def _lock_message(target: StackTarget, exc: auto_errors.CommandError) -> str:
         holder = "another operation"
     return (
         f"stack {target.fqn} is locked by {holder}. Wait for it to finish; if that process is gone, "
-        f"clear the lock with `engine unlock {target.customer} --env {target.environment}`."
+        f"clear the lock with `engine unlock {target.customer} --env {target.environment} --yes`."
     )

@@ -235,7 +235,7 @@ class TerraformRunner:
                 operations[operation](target, binary, work, env, result)
         except _ToolFailure as exc:
             result.status = "failed"
-            result.error = str(exc)
+            result.error = str(exc).replace("engine unlock CUSTOMER --env ENV", f"engine unlock {target.customer} --env {target.environment}")
         except StackLockedError as exc:
             result.status = "failed"
             result.error = f"{exc.message}. {exc.hint}"
@@ -330,6 +330,20 @@ class TerraformRunner:
         last = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(Path(state_path).stat().st_mtime)) if state_path and Path(state_path).exists() else None
         result.details.update({"resource_count": count, "last_update": last, "last_result": "succeeded"})
 
+    def unlock(self, target: StackTarget, lock_id: str | None) -> str:
+        """Clear a state lock left by a run that is gone (``force-unlock``).  Returns what was done."""
+        if not lock_id or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", lock_id):
+            raise InputError("the Terraform path needs the lock ID to clear (--lock-id), as shown in the lock error")
+        binary = self.binary(target)
+        with stack_lock(self.home.root / "locks", target.customer, target.environment, "unlock", self.lock_timeout):
+            work = self._workdir(target)
+            env = self._env()
+            self._init(binary, work, env)
+            proc = self._tf(binary, ["force-unlock", "-force", lock_id], work, env)
+        if proc.returncode != 0:
+            raise InputError(f"could not clear lock {lock_id} on {target.fqn}: {_error_text(proc)}")
+        return f"cleared the state lock {lock_id} on {target.fqn}"
+
     def _forget(self, target: StackTarget, work: Path) -> None:
         """After destroy: remove the (now empty) local state and the work dir — no stack left behind."""
         local = backend_config(target).get("local")
@@ -355,20 +369,26 @@ class _ToolFailure(Exception):
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+_LOCK_FIELD = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created):\s*(.*)$")
+
+
 def _error_text(proc: subprocess.CompletedProcess) -> str:
+    """What tofu said to a person: its ``Error:`` blocks without the box drawing and boilerplate."""
     text = _ANSI.sub("", proc.stderr or proc.stdout or "").strip()
-    lines = [ln.rstrip() for ln in text.splitlines()]
-    # keep the "Error: …" blocks, which is what tofu says to a person
+    lines = [ln.lstrip("│╷╵ ").rstrip() for ln in text.splitlines()]
+    if any("Error acquiring the state lock" in ln for ln in lines):
+        info = {m[1]: m[2].strip() for m in (_LOCK_FIELD.match(ln) for ln in lines) if m}
+        return (f"state is locked by {info.get('Who', 'another run')} ({info.get('Operation', 'unknown operation')}) "
+                f"since {info.get('Created', '?')}, lock ID {info.get('ID', '?')}. Wait for it to finish; if that run is gone, "
+                f"clear it with `engine unlock CUSTOMER --env ENV --lock-id {info.get('ID', 'ID')} --yes`.")
     errors: list[str] = []
     capture = False
     for line in lines:
-        if line.lstrip("│ ").startswith("Error:"):
+        if line.startswith("Error:"):
             capture = True
-        if capture:
-            cleaned = line.lstrip("│╷╵ ").rstrip()
-            if cleaned:
-                errors.append(cleaned)
-    return "\n".join((errors or lines)[-12:]) or f"{proc.args[1]} failed with exit code {proc.returncode}"
+        if capture and line:
+            errors.append(line)
+    return "\n".join((errors or lines)[:15]) or f"{proc.args[1]} failed with exit code {proc.returncode}"
 
 
 def _json_error_text(proc: subprocess.CompletedProcess) -> str:

@@ -134,3 +134,33 @@ def test_concurrent_ups_on_s3_state(tmp_path, s3_server, monkeypatch):  # noqa: 
     assert not [k for k in keys(client, "tf/") if k.endswith(".tflock")]  # no lock left behind
     again = cli("up", "tfco", "--env", "staging", "--json", check=0).json()["environments"]["staging"]["changes"]
     assert (again["create"], again["update"], again["delete"]) == (0, 0, 0)
+
+
+def test_a_state_lock_held_elsewhere_is_named(tmp_path, s3_server, monkeypatch):  # noqa: F811 - pytest fixture
+    """Another machine holds OpenTofu's S3 lock file: the run fails naming it, and nothing changes."""
+    endpoint, client = s3_server
+    url = f'"s3://fleet-state/tf?region=us-east-1&endpoint={endpoint}&use_path_style=true"'
+    root = make_catalog(tmp_path / "c", {"tfco": (tenant_record("tfco", 3) + TF_PROPS + f"state:\n  url: {url}\n", SMALL_CONFIG.format(name="tf-shop"))})
+    for k, v in CREDS.items():
+        monkeypatch.setenv(k, v)
+    cli = EngineCLI(tmp_path / "home", root)
+    cli("up", "tfco", "--env", "staging", check=0)
+    before = client.get_object(Bucket="fleet-state", Key="tf/tfco/terraform/staging.tfstate")["Body"].read()
+    lock = {"ID": "5e3f1c2a-0000-4000-8000-00000000beef", "Operation": "OperationTypeApply", "Info": "", "Who": "deployer@ci-runner-9",
+            "Version": "1.10.6", "Created": "2026-11-26T10:00:00Z", "Path": "fleet-state/tf/tfco/terraform/staging.tfstate"}
+    client.put_object(Bucket="fleet-state", Key="tf/tfco/terraform/staging.tfstate.tflock", Body=json.dumps(lock).encode())
+
+    run = cli("up", "tfco", "--env", "staging", "--json")
+    assert run.code == 1
+    error = run.json()["environments"]["staging"]["error"]
+    assert error.startswith("state is locked by deployer@ci-runner-9 (OperationTypeApply) since 2026-11-26 10:00:00 +0000 UTC, "
+                            "lock ID 5e3f1c2a-0000-4000-8000-00000000beef."), error
+    assert "`engine unlock tfco --env staging --lock-id 5e3f1c2a-0000-4000-8000-00000000beef --yes`" in error
+    after = client.get_object(Bucket="fleet-state", Key="tf/tfco/terraform/staging.tfstate")["Body"].read()
+    assert after == before  # state intact
+
+    cleared = cli("unlock", "tfco", "--env", "staging", "--lock-id", lock["ID"], "--yes", check=0)
+    assert "cleared the state lock" in cleared.stdout
+    assert not [k for k in keys(client, "tf/") if k.endswith(".tflock")]
+    again = cli("up", "tfco", "--env", "staging", "--json", check=0).json()["environments"]["staging"]["changes"]
+    assert (again["create"], again["update"], again["delete"]) == (0, 0, 0)
