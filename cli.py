@@ -238,6 +238,42 @@ def unlock(obj: Context, customer: str, environment: str, lock_id: str | None, y
     click.echo(runner.unlock(target, lock_id) if target.tool == "terraform" else runner.unlock(target))
 
 
+@main.command()
+@click.argument("event_name")
+@click.argument("payload_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--customer", help="For pull_request/push events of the manager repository: the customer to run.")
+@click.option("--mode", type=click.Choice(["plan", "apply"]), help="Override the mode the event asks for (plan = preview, apply = up).")
+@env_option
+@click.option("--dry-run", is_flag=True, help="Read from GitHub but print every write instead of making it.")
+@click.option("--lock-timeout", type=click.FloatRange(0, 3600), default=0, show_default=True, metavar="SECONDS")
+@json_option
+@click.pass_obj
+@handles_errors
+def event(obj: Context, event_name: str, payload_path: Path, customer: str | None, mode: str | None,
+          environments: tuple[str, ...], dry_run: bool, lock_timeout: float, as_json: bool) -> None:
+    """Handle a GitHub event (e.g. "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH"): plan or apply, and report to the customer's repository."""
+    from engine import triggers
+    from engine.events import load_event
+    from engine.github import GitHubAPI, Settings
+
+    if customer is not None:
+        check_customer_id(customer)
+    request = load_event(event_name, payload_path, customer=customer, mode=mode, environments=environments)
+    triggers.check_request(request)
+    obj.lock_timeout = lock_timeout
+    settings = Settings.from_env()
+    api = GitHubAPI(settings, dry_run=dry_run)
+    progress = LiveProgress(enabled=sys.stderr.isatty() or bool(os.environ.get("ENGINE_PROGRESS")))
+    outcome = triggers.handle(request, obj.engine(progress), api, settings.run_url)
+    if as_json:
+        _emit_json(outcome.to_dict())
+    else:
+        click.echo(render_run(outcome.result))
+        for line in outcome.feedback.log:
+            click.echo(f"warning: GitHub feedback call failed (the run's result is unaffected): {line}", err=True)
+    sys.exit(outcome.result.exit_code)
+
+
 @main.group()
 def tools() -> None:
     """The pinned binaries the engine needs (pulumi, tofu)."""

@@ -213,6 +213,9 @@ class TenantRecord(Strict):
     state: StateBackend | None = None
     properties: Properties = Field(default_factory=Properties)
     consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)
+    # Which GitHub custom properties of the customer's repository may override `properties` above.
+    property_overrides: list[Literal["infrastructure_tools", "terraform_version", "spacelift_auto_deploy"]] = Field(
+        default_factory=lambda: ["infrastructure_tools", "terraform_version", "spacelift_auto_deploy"])
 
     @field_validator("customer")
     @classmethod

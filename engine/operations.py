@@ -52,15 +52,19 @@ class Engine:
     def settings(self) -> Settings:
         return Settings(state_root=str(self.home.state_root), local_root=str(self.home.local_root))
 
-    def load(self, customer: str) -> Tenant:
-        """Load and validate the tenant and its customer file (raises ``InputError``/``ConfigError``)."""
-        tenant = self.catalog.load(customer)
+    def load(self, customer: str, tenant: Tenant | None = None) -> Tenant:
+        """Load and validate the tenant and its customer file (raises ``InputError``/``ConfigError``).
+
+        ``tenant`` is a tenant already loaded from elsewhere (a GitHub event reads the customer
+        file at a commit); the catalog checks still apply.
+        """
+        tenant = tenant or self.catalog.load(customer)
         # CIDRs are derived from network_index: a duplicate anywhere would overlap networks.
         self.catalog.all_records()
         return tenant
 
-    def plan(self, customer: str, environments: list[str] | None = None) -> list[StackTarget]:
-        tenant = self.load(customer)
+    def plan(self, customer: str, environments: list[str] | None = None, tenant: Tenant | None = None) -> list[StackTarget]:
+        tenant = self.load(customer, tenant)
         targets = plan_targets(tenant.record, tenant.config, self.settings(), environments)
         self._check_upstreams(tenant, targets)
         return targets
@@ -99,13 +103,13 @@ class Engine:
             values[ref.customer] = picked
         return dataclasses.replace(target, config={**target.config, "upstream": values})
 
-    def run(self, customer: str, operation: str, environments: list[str] | None = None) -> RunResult:
+    def run(self, customer: str, operation: str, environments: list[str] | None = None, tenant: Tenant | None = None) -> RunResult:
         """Run ``operation`` on every selected environment of ``customer``, one stack at a time.
 
         Everything is validated and planned before the first tool starts, so bad input
         never deploys half a customer.
         """
-        targets = self.plan(customer, environments)
+        targets = self.plan(customer, environments, tenant)
         runners: dict[str, Runner] = {}
         for target in targets:
             if target.tool not in runners:

@@ -1,0 +1,242 @@
+"""The GitHub seam: the one place a GitHub client is built, and every call the engine makes.
+
+Built once, at the edge (``cli.py``), from the environment: a GitHub App installation
+(``ENGINE_GITHUB_APP_ID`` + ``ENGINE_GITHUB_APP_PRIVATE_KEY``; the installation is looked
+up per customer repository) or a plain token (``ENGINE_GITHUB_TOKEN``, else
+``GITHUB_TOKEN``).  Timeouts are always set (githubkit's default is none).  Retries
+honour ``Retry-After`` / ``x-ratelimit-reset`` with a cap; content-creating requests are
+paced under GitHub's secondary limit (80 per minute).  In dry-run mode every write is
+printed and none is made.  Tokens are never printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import os
+import sys
+import threading
+import time
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, TextIO
+
+import httpx
+from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed, RequestTimeout
+from githubkit.throttling import BaseThrottler
+from githubkit.typing import RetryOption
+
+from engine.errors import InputError
+
+DEFAULT_TIMEOUT = 10.0
+MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+class CappedRetry:
+    """Retry rate limits (waiting what GitHub asks, up to a cap) and server errors / timeouts on reads.
+
+    Writes are not retried here after a timeout or server error: GitHub may have applied
+    them.  The feedback layer re-reads and retries them idempotently instead.
+    """
+
+    def __init__(self, max_wait: float = 60.0, rate_limit_retries: int = 2, server_retries: int = 3, backoff: float = 1.0):
+        self.max_wait = max_wait
+        self.rate_limit_retries = rate_limit_retries
+        self.server_retries = server_retries
+        self.backoff = backoff
+
+    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        if isinstance(exc, RateLimitExceeded):
+            wait = exc.retry_after.total_seconds() if exc.retry_after else self.max_wait
+            if retry_count < self.rate_limit_retries and wait <= self.max_wait:
+                return RetryOption(True, timedelta(seconds=max(wait, 0.0)))
+            return RetryOption(False)
+        method = getattr(getattr(exc, "request", None), "method", "GET")
+        transient = isinstance(exc, RequestTimeout) or (isinstance(exc, RequestFailed) and exc.response.status_code >= 500)
+        if transient and method not in MUTATING and retry_count < self.server_retries:
+            return RetryOption(True, timedelta(seconds=min(self.backoff * (2**retry_count), self.max_wait)))
+        return RetryOption(False)
+
+
+class WritePacer(BaseThrottler):
+    """At most ``per_minute`` mutating requests in any 60 s window, and bounded concurrency."""
+
+    def __init__(self, per_minute: int = 80, max_concurrency: int = 10, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.per_minute = per_minute
+        self.clock = clock
+        self.sleep = sleep
+        self._writes: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+        self._semaphore = threading.Semaphore(max_concurrency)
+
+    def _pace(self, method: str) -> None:
+        if method not in MUTATING:
+            return
+        with self._lock:
+            now = self.clock()
+            while self._writes and now - self._writes[0] >= 60:
+                self._writes.popleft()
+            if len(self._writes) >= self.per_minute:
+                self.sleep(60 - (now - self._writes[0]))
+                self._writes.popleft()
+            self._writes.append(self.clock())
+
+    @contextmanager
+    def acquire(self, request: httpx.Request):
+        with self._semaphore:
+            self._pace(request.method)
+            yield
+
+    @asynccontextmanager
+    async def async_acquire(self, request: httpx.Request):  # the engine is synchronous
+        self._pace(request.method)
+        yield
+
+
+@dataclass
+class Settings:
+    """Where and how to reach GitHub; read from the environment by ``from_env``."""
+
+    api_url: str = "https://api.github.com"
+    server_url: str = "https://github.com"
+    token: str | None = None
+    app_id: str | None = None
+    app_private_key: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retry_wait: float = 60.0
+    writes_per_minute: int = 80
+    run_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        run_url = None
+        if env.get("GITHUB_REPOSITORY") and env.get("GITHUB_RUN_ID"):
+            run_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        return cls(
+            api_url=env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+            server_url=server,
+            token=env.get("ENGINE_GITHUB_TOKEN") or env.get("GITHUB_TOKEN") or None,
+            app_id=env.get("ENGINE_GITHUB_APP_ID") or None,
+            app_private_key=env.get("ENGINE_GITHUB_APP_PRIVATE_KEY") or None,
+            timeout=float(env.get("ENGINE_GITHUB_TIMEOUT", DEFAULT_TIMEOUT)),
+            max_retry_wait=float(env.get("ENGINE_GITHUB_MAX_RETRY_WAIT", 60)),
+            writes_per_minute=int(env.get("ENGINE_GITHUB_WRITES_PER_MINUTE", 80)),
+            run_url=run_url,
+        )
+
+
+@dataclass
+class PlannedWrite:
+    method: str
+    path: str
+    body: dict
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path} {json.dumps(self.body, sort_keys=True)}"
+
+
+@dataclass
+class GitHubAPI:
+    """The engine's GitHub calls.  Reads always happen; writes are skipped (and printed) in dry-run."""
+
+    settings: Settings
+    dry_run: bool = False
+    out: TextIO = field(default=sys.stderr)
+    planned: list[PlannedWrite] = field(default_factory=list)
+    _clients: dict[str, GitHub] = field(default_factory=dict)
+
+    # -- clients ---------------------------------------------------------
+
+    def _new(self, auth) -> GitHub:
+        return GitHub(auth, base_url=self.settings.api_url, timeout=self.settings.timeout,
+                      auto_retry=CappedRetry(max_wait=self.settings.max_retry_wait),
+                      throttler=WritePacer(self.settings.writes_per_minute), http_cache=False)
+
+    def client(self, repository: str) -> GitHub:
+        """A client authorized for ``owner/name``: the app's installation on it, or the token."""
+        if repository in self._clients:
+            return self._clients[repository]
+        if self.settings.app_id and self.settings.app_private_key:
+            app = self._new(AppAuthStrategy(self.settings.app_id, self.settings.app_private_key))
+            owner, name = repository.split("/", 1)
+            installation = app.rest.apps.get_repo_installation(owner, name).parsed_data
+            client = self._new(AppAuthStrategy(self.settings.app_id, self.settings.app_private_key).as_installation(installation.id))
+        elif self.settings.token:
+            client = self._new(TokenAuthStrategy(self.settings.token))
+        else:
+            raise InputError("no GitHub credentials", hint="set ENGINE_GITHUB_TOKEN (or GITHUB_TOKEN), or ENGINE_GITHUB_APP_ID and ENGINE_GITHUB_APP_PRIVATE_KEY")
+        self._clients[repository] = client
+        return client
+
+    # -- reads -----------------------------------------------------------
+
+    def file_at(self, repository: str, path: str, ref: str) -> bytes | None:
+        """A file's bytes at ``ref``, or None when it does not exist there."""
+        owner, name = repository.split("/", 1)
+        try:
+            resp = self.client(repository).rest.repos.get_content(owner, name, path, ref=ref)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        data = resp.json()
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None
+        return base64.b64decode(data.get("content") or "")
+
+    def custom_properties(self, repository: str) -> dict[str, Any]:
+        owner, name = repository.split("/", 1)
+        resp = self.client(repository).rest.repos.custom_properties_for_repos_get_repository_values(owner, name)
+        return {p.property_name: p.value for p in resp.parsed_data}
+
+    def comments(self, repository: str, number: int) -> list[dict]:
+        owner, name = repository.split("/", 1)
+        gh = self.client(repository)
+        return [c.model_dump() if hasattr(c, "model_dump") else dict(c)
+                for c in gh.rest.paginate(gh.rest.issues.list_comments, owner=owner, repo=name, issue_number=number, per_page=100)]
+
+    def deployments(self, repository: str, sha: str, environment: str) -> list[dict]:
+        owner, name = repository.split("/", 1)
+        resp = self.client(repository).rest.repos.list_deployments(owner, name, sha=sha, environment=environment, per_page=100)
+        return resp.json()
+
+    # -- writes ----------------------------------------------------------
+
+    def _write(self, repository: str, method: str, path: str, body: dict, call: Callable[[GitHub], Any]) -> Any:
+        if self.dry_run:
+            planned = PlannedWrite(method, path, body)
+            self.planned.append(planned)
+            self.out.write(f"[dry-run] would {planned.describe()}\n")
+            return None
+        return call(self.client(repository))
+
+    def create_status(self, repository: str, sha: str, body: dict) -> Any:
+        owner, name = repository.split("/", 1)
+        return self._write(repository, "POST", f"/repos/{repository}/statuses/{sha}", body,
+                           lambda gh: gh.rest.repos.create_commit_status(owner, name, sha, data=body))
+
+    def create_comment(self, repository: str, number: int, body: str) -> Any:
+        owner, name = repository.split("/", 1)
+        return self._write(repository, "POST", f"/repos/{repository}/issues/{number}/comments", {"body": body},
+                           lambda gh: gh.rest.issues.create_comment(owner, name, number, data={"body": body}))
+
+    def update_comment(self, repository: str, comment_id: int, body: str) -> Any:
+        owner, name = repository.split("/", 1)
+        return self._write(repository, "PATCH", f"/repos/{repository}/issues/comments/{comment_id}", {"body": body},
+                           lambda gh: gh.rest.issues.update_comment(owner, name, comment_id, data={"body": body}))
+
+    def create_deployment(self, repository: str, body: dict) -> Any:
+        owner, name = repository.split("/", 1)
+        return self._write(repository, "POST", f"/repos/{repository}/deployments", body,
+                           lambda gh: gh.rest.repos.create_deployment(owner, name, data=body))
+
+    def create_deployment_status(self, repository: str, deployment_id: int, body: dict) -> Any:
+        owner, name = repository.split("/", 1)
+        return self._write(repository, "POST", f"/repos/{repository}/deployments/{deployment_id}/statuses", body,
+                           lambda gh: gh.rest.repos.create_deployment_status(owner, name, deployment_id, data=body))

@@ -1,0 +1,207 @@
+"""Feedback in the customer's repository: commit statuses, one PR comment per stack, deployments.
+
+Shared by the Pulumi and Terraform paths: it only sees ``StackResult``s.  Feedback is
+best effort — a failed GitHub call is recorded and never fails, repeats or hides a
+deployment.  Writes that GitHub may have applied before failing (a timeout, a 5xx) are
+retried only after re-reading, so a comment or a deployment is never created twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import jinja2
+
+from engine.errors import Problem
+from engine.github import GitHubAPI
+from engine.planning import StackTarget
+from engine.results import StackResult
+
+COMMENT_LIMIT = 65_536
+STATUS_DESCRIPTION_LIMIT = 140
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+)
+_TEMPLATES.filters["cell"] = lambda v: str(v).replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def marker(customer: str, environment: str) -> str:
+    """The hidden line that identifies the engine's comment for one stack."""
+    return f"<!-- managed-infra-engine:{customer}/{environment} -->"
+
+
+def status_context(environment: str) -> str:
+    return f"infra/{environment}"
+
+
+def _clip(text: str, limit: int = STATUS_DESCRIPTION_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _changes_only(result: StackResult) -> str:
+    c = result.changes
+    parts = [f"{n} to {verb}" for verb, n in (("create", c.create), ("update", c.update), ("replace", c.replace), ("delete", c.delete)) if n]
+    return ", ".join(parts)
+
+
+def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: str | None, now: str | None = None) -> str:
+    """The PR comment for one stack: summary first, details folded, within GitHub's size limit."""
+    ok = result.status == "succeeded"
+    total = result.changes.total_changes
+    title = "infra plan" if mode == "plan" else "infra apply"
+    if result.status == "skipped":
+        icon, headline = "⏭️", f"Not run: {result.error}"
+    elif not ok:
+        icon, headline = "❌", f"**{'Plan' if mode == 'plan' else 'Apply'} failed.**"
+    elif mode == "plan":
+        icon, headline = ("📝", f"**Plan: {_changes_only(result)}** ({result.changes.same} unchanged).") if total else ("✅", "**No changes.** Infrastructure matches the configuration.")
+    else:
+        icon, headline = "🚀", f"**Applied: {_changes_only(result)}** ({result.changes.same} unchanged)." if total else "**Applied: no changes were needed.**"
+    resources = result.resources
+    outputs = sorted(result.outputs.items())
+    context = dict(marker=marker(result.customer, result.environment), icon=icon, title=title, r=result, headline=headline,
+                   binary=result.details.get("binary"), sha=sha, run_url=run_url, updated=now or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                   resources=resources, outputs=[(k, v if isinstance(v, str) else json.dumps(v)) for k, v in outputs],
+                   ansible=result.details.get("ansible"))
+    shown = list(resources)
+    while True:
+        body = _TEMPLATES.get_template("stack_comment.md.j2").render(shown=shown, hidden=len(resources) - len(shown), **context)
+        if len(body) <= COMMENT_LIMIT - 200 or not shown:
+            return body[:COMMENT_LIMIT]
+        shown = shown[: max(len(shown) * 3 // 4, 0)]  # drop rows until it fits, and say so
+
+
+def render_config_error(customer: str, path: str, problems: list[Problem], *, sha: str | None, run_url: str | None) -> str:
+    body = _TEMPLATES.get_template("config_error.md.j2").render(
+        marker=marker(customer, "configuration"), customer=customer, path=path, problems=problems[:100], sha=sha, run_url=run_url)
+    return body[:COMMENT_LIMIT]
+
+
+@dataclass
+class Feedback:
+    """Reports one run to one repository.  Every method is best effort and returns nothing useful to fail on."""
+
+    api: GitHubAPI
+    repository: str
+    sha: str | None
+    pr: int | None
+    mode: str
+    run_url: str | None = None
+    attempts: int = 3
+    sleep: Callable[[float], None] = time.sleep
+    log: list[str] = field(default_factory=list)  # what failed, for the run's output
+
+    # -- best effort -----------------------------------------------------
+
+    def _try(self, what: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - feedback must never change the outcome of a deployment
+            self.log.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            return None
+
+    def _status(self, environment: str, state: str, description: str) -> None:
+        if not self.sha:
+            return
+        body = {"state": state, "context": status_context(environment), "description": _clip(description)}
+        if self.run_url:
+            body["target_url"] = self.run_url
+        for attempt in range(self.attempts):
+            # A status is idempotent (the latest per context wins), so retrying is always safe.
+            if self._try(f"status {environment}={state} (attempt {attempt + 1})", lambda: self.api.create_status(self.repository, self.sha, body) or True):
+                return
+            self.sleep(min(2**attempt, 10))
+
+    # -- what the engine calls -------------------------------------------
+
+    def started(self, targets: list[StackTarget]) -> None:
+        for target in targets:
+            verb = "planning" if self.mode == "plan" else "deploying"
+            self._status(target.environment, "pending", f"{verb} with {target.tool}…")
+
+    def stack_done(self, result: StackResult) -> None:
+        if result.status == "succeeded":
+            state, description = "success", (("plan: " if self.mode == "plan" else "applied: ") + result.changes.describe())
+        elif result.status == "skipped":
+            state, description = "error", f"not run: {result.error}"
+        elif result.status == "not-deployed":
+            state, description = "success", "not deployed"
+        else:
+            state, description = "failure", (result.error or "failed").splitlines()[0]
+        self._status(result.environment, state, description)
+        if self.pr:
+            self.upsert_comment(result.customer, result.environment,
+                                render_comment(result, mode=self.mode, sha=self.sha, run_url=self.run_url))
+        if self.mode == "apply" and self.sha and result.status in ("succeeded", "failed"):
+            self.deployment(result)
+
+    def config_rejected(self, customer: str, path: str, problems: list[Problem]) -> None:
+        self._status("configuration", "failure", f"{path}: {problems[0]}" if problems else f"{path} is invalid")
+        if self.pr:
+            self.upsert_comment(customer, "configuration", render_config_error(customer, path, problems, sha=self.sha, run_url=self.run_url))
+
+    # -- idempotent writes -------------------------------------------------
+
+    def _find_comment(self, mark: str) -> int | None:
+        comments = self.api.comments(self.repository, self.pr)
+        mine = [c for c in comments if (c.get("body") or "").startswith(mark)]
+        return mine[0]["id"] if mine else None
+
+    def upsert_comment(self, customer: str, environment: str, body: str) -> None:
+        """One comment per stack: edit it if it exists, create it once otherwise."""
+        mark = marker(customer, environment)
+        for attempt in range(self.attempts):
+            found = self._try(f"read comments (attempt {attempt + 1})", lambda: ("ok", self._find_comment(mark)))
+            if found is None:
+                self.sleep(min(2**attempt, 10))
+                continue
+            comment_id = found[1]
+            if comment_id is not None:
+                done = self._try(f"update comment {environment}", lambda: self.api.update_comment(self.repository, comment_id, body) or True)
+            else:
+                done = self._try(f"create comment {environment}", lambda: self.api.create_comment(self.repository, self.pr, body) or True)
+            if done:
+                return
+            self.sleep(min(2**attempt, 10))  # re-read before retrying: the failed create may have landed
+
+    def deployment(self, result: StackResult) -> None:
+        """A deployment per environment and commit, with the outputs; found again instead of duplicated."""
+        key = f"{result.customer}/{result.environment}@{self.sha}"
+        body = {
+            "ref": self.sha, "environment": result.environment, "task": "deploy", "auto_merge": False, "required_contexts": [],
+            "description": _clip(f"{result.tool}: {result.changes.describe()}"),
+            "production_environment": result.environment in ("production", "prod"),
+            "payload": {"engine": {"key": key, "tool": result.tool, "changes": result.changes.__dict__, "outputs": result.outputs}},
+        }
+        deployment_id = None
+        for attempt in range(self.attempts):
+            existing = self._try(f"read deployments (attempt {attempt + 1})", lambda: self.api.deployments(self.repository, self.sha, result.environment))
+            if existing is None and not self.api.dry_run:
+                self.sleep(min(2**attempt, 10))
+                continue
+            for d in existing or []:
+                if ((d.get("payload") or {}).get("engine") or {}).get("key") == key:
+                    deployment_id = d["id"]
+            if deployment_id is None:
+                created = self._try(f"create deployment {result.environment}", lambda: self.api.create_deployment(self.repository, body))
+                deployment_id = getattr(getattr(created, "parsed_data", None), "id", None) if created is not None else None
+            if deployment_id is not None or self.api.dry_run:
+                break
+            self.sleep(min(2**attempt, 10))
+        state = "success" if result.status == "succeeded" else "failure"
+        status = {"state": state, "environment": result.environment, "auto_inactive": True,
+                  "description": _clip(result.changes.describe() if state == "success" else (result.error or "failed").splitlines()[0])}
+        if self.run_url:
+            status["log_url"] = self.run_url
+        if deployment_id is not None or self.api.dry_run:
+            for attempt in range(self.attempts):
+                if self._try(f"deployment status {result.environment}",
+                             lambda: self.api.create_deployment_status(self.repository, deployment_id or 0, status) or True):
+                    return
+                self.sleep(min(2**attempt, 10))

@@ -1,0 +1,92 @@
+"""From a GitHub event to a run with feedback: load → validate → plan targets → run → report.
+
+The same data path as ``engine up``, with two differences: the customer file is read
+from the customer's repository at the triggering commit, and the repository's custom
+properties override the tenant record where the record allows it.  Everything the event
+says was validated by ``engine.events``; which repository is read and written comes from
+the tenant record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.catalog import Tenant
+from engine.config import CustomerConfig, Properties, TenantRecord, validate_document
+from engine.documents import load_text
+from engine.errors import ConfigError, InputError, Problem
+from engine.events import RunRequest
+from engine.github import GitHubAPI
+from engine.operations import Engine
+from engine.reporters.github import Feedback
+from engine.results import RunResult
+
+
+@dataclass
+class TriggerOutcome:
+    request: RunRequest
+    result: RunResult
+    feedback: Feedback
+
+    def to_dict(self) -> dict:
+        return {**self.result.to_dict(), "request": self.request.to_dict(), "feedback": {
+            "repository": self.feedback.repository, "failed_calls": self.feedback.log,
+            "dry_run_writes": [w.describe() for w in self.feedback.api.planned]}}
+
+
+def _property_value(name: str, value: object) -> object:
+    """GitHub returns strings (and lists for multi-select); convert to what the model expects."""
+    if name == "infrastructure_tools" and isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if name == "spacelift_auto_deploy" and isinstance(value, str):
+        lowered = value.strip().lower()
+        return True if lowered == "true" else False if lowered == "false" else value
+    return value
+
+
+def apply_custom_properties(record: TenantRecord, values: dict[str, object]) -> TenantRecord:
+    """The tenant record with the repository's custom properties applied where it allows it."""
+    allowed = {name: _property_value(name, values[name]) for name in record.property_overrides if values.get(name) is not None}
+    if not allowed:
+        return record
+    merged = {**record.properties.model_dump(), **allowed}
+    try:
+        properties = Properties.model_validate(merged)
+    except Exception as exc:  # pydantic ValidationError: report it against the properties, not a file
+        problems = [Problem(f"{record.repository} custom properties", None, ".".join(str(p) for p in e["loc"]),
+                            e["msg"].lower()) for e in getattr(exc, "errors", lambda **_: [])(include_url=False)]
+        raise ConfigError(problems or [Problem(f"{record.repository} custom properties", None, "<document>", str(exc))]) from None
+    return record.model_copy(update={"properties": properties})
+
+
+def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None) -> TriggerOutcome:
+    """Run what ``request`` asks and report it.  Raises ``InputError`` for bad input (after reporting it)."""
+    record = engine.catalog.record(request.customer)
+    repository = request.feedback_repository or record.repository
+    feedback = Feedback(api, repository, request.sha, request.pr, request.mode, run_url)
+
+    record = apply_custom_properties(record, api.custom_properties(record.repository))
+    # A customer PR is read at its commit; manager-repo events read the customer's default branch.
+    ref = request.sha if request.feedback_repository is None else None
+    shown = f"{record.repository}/{record.config_path}" + (f"@{request.sha[:7]}" if ref else "")
+    raw = api.file_at(record.repository, record.config_path, ref)
+    try:
+        if raw is None:
+            raise ConfigError([Problem(shown, None, "<document>", "file not found in the repository at this commit")])
+        config = validate_document(load_text(raw, shown), CustomerConfig)
+    except ConfigError as exc:
+        feedback.config_rejected(record.customer, record.config_path, exc.problems)
+        raise
+    tenant = Tenant(record=record, config=config, record_path=engine.catalog.stacks_dir / f"{record.customer}.yml", config_path=None)  # type: ignore[arg-type]
+
+    environments = list(request.environments) or None
+    targets = engine.plan(request.customer, environments, tenant)
+    feedback.started(targets)
+    engine.on_stack_done = feedback.stack_done
+    result = engine.run(request.customer, request.operation, environments, tenant)
+    return TriggerOutcome(request=request, result=result, feedback=feedback)
+
+
+def check_request(request: RunRequest) -> None:
+    if request.mode == "apply" and not request.sha:
+        raise InputError("apply needs the commit to deploy (sha)")

@@ -1,0 +1,78 @@
+"""GitHub events → run requests: everything in an event is untrusted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.errors import InputError
+from engine.events import load_event, parse_event
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def dispatch(**client_payload) -> dict:
+    return {"action": "infra-change", "client_payload": client_payload, "repository": {"full_name": "provider/manager"}}
+
+
+def test_repository_dispatch_plan_and_apply():
+    req = parse_event("repository_dispatch", dispatch(customer="acme", sha=SHA, pr=7, mode="plan"))
+    assert (req.customer, req.sha, req.pr, req.mode, req.operation) == ("acme", SHA, 7, "plan", "preview")
+    req = parse_event("repository_dispatch", dispatch(customer="acme", sha=SHA, ref="refs/heads/main", mode="apply", environment="staging"))
+    assert (req.mode, req.operation, req.environments, req.feedback_repository) == ("apply", "up", ("staging",), None)
+
+
+def test_workflow_dispatch_inputs_are_strings():
+    req = parse_event("workflow_dispatch", {"inputs": {"customer": "acme", "sha": SHA, "pr": "12", "environment": "", "mode": "apply"}})
+    assert (req.pr, req.mode, req.environments) == (12, "apply", ())
+
+
+def test_manager_pull_request_reports_to_the_manager_repository():
+    payload = {"pull_request": {"number": 3, "head": {"sha": SHA}}, "repository": {"full_name": "provider/manager"}}
+    req = parse_event("pull_request", payload, customer="acme")
+    assert (req.pr, req.sha, req.mode, req.feedback_repository) == (3, SHA, "plan", "provider/manager")
+
+
+HOSTILE = [
+    ("shell", dispatch(customer="acme; rm -rf /", sha=SHA), "client_payload.customer"),
+    ("subshell", dispatch(customer="$(curl evil)", sha=SHA), "client_payload.customer"),
+    ("traversal", dispatch(customer="../beta", sha=SHA), "client_payload.customer"),
+    ("sha-injection", dispatch(customer="acme", sha=SHA[:39] + "`"), "client_payload.sha"),
+    ("ref-injection", dispatch(customer="acme", sha=SHA, ref="refs/heads/x;$(id)"), "client_payload.ref"),
+    ("env-traversal", dispatch(customer="acme", sha=SHA, environment="../../etc"), "client_payload.environment"),
+    ("extra-key", dispatch(customer="acme", sha=SHA, repository="attacker/repo"), "client_payload.repository"),
+    ("pr-string", dispatch(customer="acme", sha=SHA, pr="7; id"), "client_payload.pr"),
+    ("mode", dispatch(customer="acme", sha=SHA, mode="destroy"), "client_payload.mode"),
+    ("newline", dispatch(customer="acme\nbeta", sha=SHA), "client_payload.customer"),
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[c[0] for c in HOSTILE])
+def test_hostile_payloads_are_rejected_naming_the_key(case):
+    _, payload, key = case
+    with pytest.raises(InputError) as err:
+        parse_event("repository_dispatch", payload, "event.json")
+    assert err.value.exit_code == 2
+    assert key in str(err.value)
+    assert "curl evil" not in str(err.value) or "(got" in str(err.value)
+
+
+def test_wrong_dispatch_type_and_unsupported_events():
+    with pytest.raises(InputError, match="is not 'infra-change'"):
+        parse_event("repository_dispatch", {"action": "deploy-everything", "client_payload": {}})
+    with pytest.raises(InputError, match="engine drift"):
+        parse_event("schedule", {})
+    with pytest.raises(InputError, match="needs --customer"):
+        parse_event("push", {"after": SHA, "repository": {"full_name": "p/m"}})
+
+
+def test_oversized_and_malformed_payload_files(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(dispatch(customer="acme", sha=SHA, junk="x" * (1024 * 1024))))
+    with pytest.raises(InputError, match="the limit is"):
+        load_event("repository_dispatch", big)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_event("repository_dispatch", bad)
