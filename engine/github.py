@@ -103,9 +103,9 @@ class Settings:
 
     api_url: str = "https://api.github.com"
     server_url: str = "https://github.com"
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # never printed
     app_id: str | None = None
-    app_private_key: str | None = None
+    app_private_key: str | None = field(default=None, repr=False)
     timeout: float = DEFAULT_TIMEOUT
     max_retry_wait: float = 60.0
     writes_per_minute: int = 80
