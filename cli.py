@@ -274,6 +274,43 @@ def event(obj: Context, event_name: str, payload_path: Path, customer: str | Non
     sys.exit(outcome.result.exit_code)
 
 
+@main.command()
+@click.argument("customers", nargs=-1)
+@click.option("--all", "all_customers", is_flag=True, help="Every customer in the catalog.")
+@env_option
+@click.option("--shard", default="1/1", show_default=True, metavar="I/N", help="Check only the I-th of N equal shares (for parallel CI jobs).")
+@click.option("--parallel", type=click.IntRange(1, 64), default=min(4, os.cpu_count() or 1), show_default=True, help="Stacks checked at once.")
+@click.option("--remediate", is_flag=True, help="Re-apply the desired state of drifted stacks whose tenant allows it (drift_auto_remediate).")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (for job summaries).")
+@json_option
+@click.pass_obj
+@handles_errors
+def drift(obj: Context, customers: tuple[str, ...], all_customers: bool, environments: tuple[str, ...], shard: str, parallel: int,
+          remediate: bool, markdown: bool, as_json: bool) -> None:
+    """Check stacks for changes made outside the engine, without writing state. Exit 0 in sync, 3 drift found, 1 errors."""
+    from engine import drift as drift_mod
+
+    if all_customers == bool(customers):
+        raise InputError("name customers or pass --all (not both)")
+    for c in customers:
+        check_customer_id(c)
+    progress = LiveProgress(enabled=sys.stderr.isatty() or bool(os.environ.get("ENGINE_PROGRESS")))
+    engine = obj.engine(progress)
+    names = [r.customer for r in engine.catalog.all_records()] if all_customers else list(customers)
+    index, total = drift_mod.parse_shard(shard)
+    targets = drift_mod.select_targets(engine, names, list(environments) or None, (index, total))
+    report = drift_mod.scan(engine, targets, parallel=parallel, remediate=remediate,
+                            may_remediate=lambda t: engine.catalog.record(t.customer).properties.drift_auto_remediate)
+    report.shard = f"{index}/{total}"
+    if as_json:
+        _emit_json(report.to_dict())
+    elif markdown:
+        click.echo(drift_mod.render_markdown(report))
+    else:
+        click.echo(drift_mod.render_console(report))
+    sys.exit(report.exit_code)
+
+
 @main.group()
 def tools() -> None:
     """The pinned binaries the engine needs (pulumi, tofu)."""

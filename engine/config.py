@@ -168,6 +168,7 @@ class Properties(Strict):
     infrastructure_tools: list[Literal["pulumi", "terraform", "ansible"]] = Field(default_factory=lambda: ["pulumi"])
     terraform_version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")] | None = None
     spacelift_auto_deploy: bool = False
+    drift_auto_remediate: bool = False  # `engine drift --remediate` may re-apply this tenant's desired state
 
     @field_validator("infrastructure_tools")
     @classmethod
@@ -214,7 +215,7 @@ class TenantRecord(Strict):
     properties: Properties = Field(default_factory=Properties)
     consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)
     # Which GitHub custom properties of the customer's repository may override `properties` above.
-    property_overrides: list[Literal["infrastructure_tools", "terraform_version", "spacelift_auto_deploy"]] = Field(
+    property_overrides: list[Literal["infrastructure_tools", "terraform_version", "spacelift_auto_deploy", "drift_auto_remediate"]] = Field(
         default_factory=lambda: ["infrastructure_tools", "terraform_version", "spacelift_auto_deploy"])
 
     @field_validator("customer")

@@ -6,13 +6,42 @@ building one.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 
 from engine.errors import EXIT_FAILED, EXIT_OK
 
 SECRET_MASK = "[secret]"
 
-OPERATIONS = ("up", "preview", "refresh", "destroy", "outputs", "list")
+OPERATIONS = ("up", "preview", "refresh", "destroy", "outputs", "list", "drift", "remediate")
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value in serialized state
+
+
+def value_diffs(old: object, new: object, prefix: str = "", limit: int = 20, sensitive: object = False) -> list[dict]:
+    """Leaf paths whose values differ, with old → new; secret or sensitive values masked."""
+    def masked(value: object, flag: object) -> object:
+        if flag is True or value == SECRET_MASK or (isinstance(value, dict) and SECRET_SIG in value):
+            return SECRET_MASK
+        return value
+
+    if isinstance(old, str) and isinstance(new, str) and old.startswith("{") and new.startswith("{") and sensitive is not True:
+        try:  # a JSON document held in one attribute (e.g. a file's content): diff inside it
+            old, new = json.loads(old), json.loads(new)
+        except ValueError:
+            pass
+    if isinstance(old, dict) and isinstance(new, dict) and SECRET_SIG not in old and SECRET_SIG not in new and sensitive is not True:
+        out: list[dict] = []
+        for key in sorted(set(old) | set(new)):
+            if str(key).startswith("__"):
+                continue
+            flag = sensitive.get(key, False) if isinstance(sensitive, dict) else False
+            out.extend(value_diffs(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key), limit, flag))
+            if len(out) >= limit:
+                break
+        return out[:limit]
+    if old == new:
+        return []
+    return [{"path": prefix or "(value)", "old": masked(old, sensitive), "new": masked(new, sensitive)}]
 
 # Pulumi reports these op names; the engine folds them into five counts.
 _OP_KEYS = {
@@ -67,6 +96,8 @@ class ResourceChange:
     action: str  # create | update | delete | replace | move
     properties: list[str] = field(default_factory=list)  # names only, never values
     moved_from: str | None = None
+    # Drift only: what changed outside the tool, [{"path", "old", "new"}], secret values masked.
+    diffs: list[dict] = field(default_factory=list)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.results import Changes, ResourceChange
+from engine.results import Changes, ResourceChange, value_diffs
 
 _ACTIONS = {
     ("no-op",): "same",
@@ -72,14 +72,29 @@ def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[Resourc
         if action == "replace" and change.get("replace_paths"):
             forcing = [".".join(str(p) for p in path) for path in change["replace_paths"]]
             properties = sorted(set(properties) | set(forcing))
+        diffs: list[dict] = []
+        if drift and action == "update":
+            sensitive = _merge_sensitive(change.get("before_sensitive"), change.get("after_sensitive"))
+            diffs = value_diffs(change.get("before"), change.get("after"), sensitive=sensitive)
         resources.append(ResourceChange(
             urn_name=entry.get("address", "?"),
             type=entry.get("type", "?"),
             action="move" if action == "same" and moved_from else action,
             properties=properties,
             moved_from=moved_from,
+            diffs=diffs,
         ))
     return Changes.from_counts(counts), resources
+
+
+def _merge_sensitive(a: Any, b: Any) -> Any:
+    """Sensitive wherever either side says so (the shapes of before_/after_sensitive)."""
+    if a is True or b is True:
+        return True
+    if isinstance(a, dict) or isinstance(b, dict):
+        a, b = a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}
+        return {k: _merge_sensitive(a.get(k), b.get(k)) for k in set(a) | set(b)}
+    return False
 
 
 def has_changes(plan: dict) -> bool:

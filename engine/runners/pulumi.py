@@ -23,7 +23,7 @@ from engine.errors import StackLockedError, ToolchainError
 from engine.locks import stack_lock
 from engine.home import EngineHome
 from engine.planning import StackTarget
-from engine.results import SECRET_MASK, Changes, ResourceChange, StackResult
+from engine.results import SECRET_MASK, Changes, ResourceChange, StackResult, value_diffs
 from engine.toolchain import Tool
 
 # (target, message) -> None; the console reporter prints these as live progress.
@@ -73,7 +73,6 @@ class PulumiRunner:
             "PULUMI_BACKEND_URL": target.backend_url,
             "PULUMI_PYTHON_CMD": sys.executable,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_SKIP_CONFIRMATIONS": "true",
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_ACCESS_TOKEN": "",
@@ -135,14 +134,17 @@ class PulumiRunner:
         try:
             if operation in ("up", "preview"):
                 stack = self._stack(target, create=True)
+            elif operation == "remediate":
+                stack = self._stack(target, create=False)
             else:
                 stack = self._stack(target, create=False)
             if stack is None:
                 result.status = "not-deployed"
                 return result
             self.progress(target, f"{operation} started")
-            if operation == "up":
-                up = stack.up(on_event=events, color="never", suppress_progress=True)
+            if operation in ("up", "remediate"):
+                # remediate = refresh first, so changes made outside Pulumi are seen and put back
+                up = stack.up(on_event=events, color="never", suppress_progress=True, refresh=operation == "remediate")
                 result.changes = Changes.from_counts(up.summary.resource_changes)
                 result.outputs = _mask(up.outputs)
             elif operation == "preview":
@@ -156,6 +158,11 @@ class PulumiRunner:
                 result.changes = Changes.from_counts(des.summary.resource_changes)
                 stack.workspace.remove_stack(target.stack)
                 self._forget_local(target)
+            elif operation == "drift":
+                # refresh --preview-only: reads the real resources, writes nothing
+                pre = stack.preview_refresh(on_event=events, color="never", suppress_progress=True, show_secrets=False)
+                result.changes = Changes.from_counts(pre.change_summary)
+                _verify_counts(result, events.changes)
             elif operation == "outputs":
                 result.outputs = _mask(stack.outputs())
             elif operation == "list":
@@ -218,10 +225,10 @@ class _EventCollector:
         self._seen: set[str] = set()
         self._failed: set[str] = set()
 
-    def _record(self, meta, action: str, properties: list[str]) -> None:
+    def _record(self, meta, action: str, properties: list[str], diffs: list[dict] | None = None) -> None:
         self._seen.add(meta.urn)
         name = meta.urn.rsplit("::", 1)[-1]
-        self.changes.append(ResourceChange(urn_name=name, type=_short_type(meta.type), action=action, properties=properties))
+        self.changes.append(ResourceChange(urn_name=name, type=_short_type(meta.type), action=action, properties=properties, diffs=diffs or []))
         self.progress(self.target, f"{action:<8} {name} ({_short_type(meta.type)})" + (f" [{', '.join(properties)}]" if properties else ""))
 
     def __call__(self, event: auto.EngineEvent) -> None:
@@ -240,7 +247,8 @@ class _EventCollector:
             if op in ("update", "delete") and meta.urn not in self._seen and not meta.type.startswith("pulumi:pulumi:Stack"):
                 old = getattr(meta.old, "outputs", None) or {}
                 new = getattr(meta.new, "outputs", None) or {}
-                self._record(meta, op, _changed_paths(old, new) if op == "update" else [])
+                self._record(meta, op, _changed_paths(old, new) if op == "update" else [],
+                             value_diffs(old, new) if op == "update" else [])
         diag = event.diagnostic_event
         if diag is not None and diag.severity == "error":
             text = _summarize_error(diag.message)
@@ -279,6 +287,17 @@ def _summarize_error(message: str) -> str:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         text = lines[-1] if lines else text
     return text
+
+
+def _verify_counts(result: StackResult, changes: list[ResourceChange]) -> None:
+    """refresh --preview-only has reported wrong counts (pulumi#19443): trust the per-resource events."""
+    updates = sum(1 for c in changes if c.action == "update")
+    deletes = sum(1 for c in changes if c.action == "delete")
+    if (updates, deletes) != (result.changes.update, result.changes.delete):
+        total = result.changes.total_changes + result.changes.same
+        result.details["counts_corrected"] = {"reported": {"update": result.changes.update, "delete": result.changes.delete},
+                                              "from_events": {"update": updates, "delete": deletes}}
+        result.changes = Changes(update=updates, delete=deletes, same=max(total - updates - deletes, 0))
 
 
 def _op(meta) -> str:

@@ -231,7 +231,8 @@ class TerraformRunner:
                 env = self._env()
                 self._init(binary, work, env)
                 operations = {"up": self._up, "preview": self._preview, "refresh": self._refresh, "destroy": self._destroy,
-                              "outputs": self._outputs_operation, "list": self._list}
+                              "outputs": self._outputs_operation, "list": self._list, "drift": self._drift,
+                              "remediate": self._up}  # plan refreshes first: drift is seen and put back
                 operations[operation](target, binary, work, env, result)
         except _ToolFailure as exc:
             result.status = "failed"
@@ -305,6 +306,16 @@ class TerraformRunner:
         result.changes.same = max(managed - result.changes.update - result.changes.delete, 0)
         if result.resources:
             self._apply_saved(target, binary, work, env)
+
+    def _drift(self, target, binary, work, env, result: StackResult) -> None:
+        """plan -refresh-only: what changed outside OpenTofu.  The plan is never applied: state is not written."""
+        if self._resource_count(binary, work, env) == 0:
+            result.status = "not-deployed"
+            return
+        plan = self._plan(binary, work, env, ["-refresh-only"])
+        result.changes, result.resources = tfplan.summarize(plan, drift=True)
+        managed = sum(1 for r in (plan.get("prior_state", {}).get("values", {}).get("root_module", {}).get("resources") or []) if r.get("mode") == "managed")
+        result.changes.same = max(managed - result.changes.update - result.changes.delete, 0)
 
     def _destroy(self, target, binary, work, env, result: StackResult) -> None:
         if self._resource_count(binary, work, env) == 0:

@@ -40,7 +40,7 @@ SCHEMA_VERSION = "v2026_03_10"
 _PKG = f"githubkit_schemas.{SCHEMA_VERSION}"
 
 # Bump when the cached structure changes so stale caches are ignored.
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 
 # Template parameters that GitHub lets span several path segments (file paths,
 # refs like ``heads/feature/x``, ``base...head`` pairs).  githubkit interpolates
@@ -60,6 +60,7 @@ class Operation:
     takes_body: bool  # whether the client sends a JSON/raw body at all
     response_model: str | None  # python expression, e.g. "list[Status]"
     query_params: dict[str, str] = field(default_factory=dict)  # name -> annotation
+    docs_url: str | None = None  # GitHub's docs page, used as documentation_url
 
 
 class SchemaViolation(Exception):
@@ -140,6 +141,7 @@ def _operation_from_function(module: str, func: ast.FunctionDef) -> Operation | 
                     arg = value.id if isinstance(value, ast.Name) else key.value
                     query_params[key.value] = annotations.get(arg, "Any")
 
+    docs = re.search(r"See also: (https://\S+)", doc)
     return Operation(
         name=f"{module}.{func.name}",
         operation_id=paragraphs[0],
@@ -149,6 +151,7 @@ def _operation_from_function(module: str, func: ast.FunctionDef) -> Operation | 
         takes_body=takes_body,
         response_model=response_model,
         query_params=query_params,
+        docs_url=docs.group(1) if docs else None,
     )
 
 
@@ -448,9 +451,13 @@ class _Unsupported(Exception):
 
 @functools.lru_cache(maxsize=None)
 def _scalar_adapter(expr: str, tp: Any) -> TypeAdapter:
-    from githubkit.typing import UnsetType
+    from githubkit.utils import UNSET
 
-    args = [a for a in typing.get_args(tp) if a is not UnsetType] or [tp]
+    # Missing[X] is Union[Literal[UNSET], X]: the UNSET arm is not a query value.
+    args = [
+        a for a in (typing.get_args(tp) if typing.get_origin(tp) is Union else (tp,))
+        if not (typing.get_origin(a) is Literal and typing.get_args(a) == (UNSET,))
+    ] or [tp]
     inner = args[0] if len(args) == 1 else Union[tuple(args)]
     if typing.get_origin(inner) in (list, dict):
         raise _Unsupported

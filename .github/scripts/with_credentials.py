@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Run a command (the engine) with the provider's credentials prepared from the job's environment.
+
+Usage (from a workflow step whose ``env:`` carries the secrets):
+
+    python3 .github/scripts/with_credentials.py [--output FILE] COMMAND [ARG...]
+    python3 .github/scripts/with_credentials.py .venv/bin/engine event "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH" --mode plan
+
+``--output FILE`` sends the command's stdout to FILE (e.g. ``--json`` results).  Use it
+instead of a shell redirect: this script prints ``::add-mask::`` commands, which must
+reach the runner's log and never a file.
+
+1. Customer passphrases.  GitHub-hosted runners are fresh machines, so the engine cannot
+   keep generated passphrases in ``$ENGINE_HOME/secrets``.  ``ENGINE_PASSPHRASES`` is one
+   secret holding a JSON object ``{"<customer>": "<passphrase>", …}``; each value is
+   masked in the log and exported as ``ENGINE_PASSPHRASE_<CUSTOMER>`` (upper case, '-' as
+   '_'), the variable the engine reads.  ``ENGINE_PASSPHRASES`` itself is removed.
+2. AWS through OIDC (recommended).  When ``AWS_ROLE_ARN`` is set, a GitHub OIDC token
+   (audience ``sts.amazonaws.com``) is written to a private file and
+   ``AWS_WEB_IDENTITY_TOKEN_FILE`` points at it: the AWS SDKs used by pulumi, OpenTofu's
+   S3 backend and boto3 assume the role themselves.  Needs ``permissions: id-token: write``.
+3. Empty values are removed: an unset secret or variable arrives as ``""``, which some
+   SDKs treat differently from "not set".
+
+Then the command replaces this process (its exit code is the step's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import urllib.request
+
+CUSTOMER_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+OPTIONAL = ("ENGINE_GITHUB_TOKEN", "ENGINE_GITHUB_APP_ID", "ENGINE_GITHUB_APP_PRIVATE_KEY", "ENGINE_PASSPHRASES",
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def fail(message: str) -> None:
+    print(f"::error title=Engine credentials::{message}", flush=True)
+    sys.exit(2)
+
+
+def passphrases(env: dict[str, str]) -> None:
+    raw = env.pop("ENGINE_PASSPHRASES", "")
+    if not raw:
+        return
+    try:
+        table = json.loads(raw)
+    except ValueError:
+        fail("ENGINE_PASSPHRASES is not valid JSON (expected {\"customer-id\": \"passphrase\", ...})")  # never echo the value
+    if not isinstance(table, dict):
+        fail("ENGINE_PASSPHRASES must be a JSON object {\"customer-id\": \"passphrase\", ...}")
+    for customer, value in table.items():
+        if not isinstance(customer, str) or not CUSTOMER_ID.match(customer) or not isinstance(value, str) or not value:
+            fail("ENGINE_PASSPHRASES has an entry that is not \"customer-id\": \"non-empty passphrase\"")
+        print(f"::add-mask::{value}", flush=True)
+        env["ENGINE_PASSPHRASE_" + customer.upper().replace("-", "_")] = value
+
+
+def aws_oidc(env: dict[str, str]) -> None:
+    if not env.get("AWS_ROLE_ARN") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        return
+    url, token = env.get("ACTIONS_ID_TOKEN_REQUEST_URL"), env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    if not url or not token:
+        fail("AWS_ROLE_ARN is set but the job cannot request an OIDC token: add `permissions: id-token: write` to the job")
+    request = urllib.request.Request(url + "&audience=sts.amazonaws.com", headers={"Authorization": f"bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - the runner's own token service
+            jwt = json.load(resp)["value"]
+    except Exception as exc:  # noqa: BLE001
+        fail(f"could not get a GitHub OIDC token for AWS: {type(exc).__name__}")
+    print(f"::add-mask::{jwt}", flush=True)
+    fd, path = tempfile.mkstemp(prefix="aws-web-identity-", dir=env.get("RUNNER_TEMP") or None)
+    with os.fdopen(fd, "w") as fh:  # mkstemp: mode 600
+        fh.write(jwt)
+    env["AWS_WEB_IDENTITY_TOKEN_FILE"] = path
+    env.setdefault("AWS_ROLE_SESSION_NAME", f"managed-infra-engine-{env.get('GITHUB_RUN_ID', 'local')}")
+
+
+def main(argv: list[str]) -> None:
+    output = None
+    if argv[:1] == ["--output"] and len(argv) >= 2:
+        output, argv = argv[1], argv[2:]
+    if not argv:
+        fail("usage: with_credentials.py [--output FILE] COMMAND [ARG...]")
+    env = dict(os.environ)
+    for name in OPTIONAL:
+        if env.get(name) == "":
+            del env[name]
+    passphrases(env)
+    aws_oidc(env)
+    sys.stdout.flush()
+    if output:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(fd, 1)
+        os.close(fd)
+    os.execvpe(argv[0], argv, env)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
