@@ -282,11 +282,14 @@ def event(obj: Context, event_name: str, payload_path: Path, customer: str | Non
 @click.option("--parallel", type=click.IntRange(1, 64), default=min(4, os.cpu_count() or 1), show_default=True, help="Stacks checked at once.")
 @click.option("--remediate", is_flag=True, help="Re-apply the desired state of drifted stacks whose tenant allows it (drift_auto_remediate).")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table (for job summaries).")
+@click.option("--report", "report_to", type=click.Choice(["none", "github"]), default="none", show_default=True,
+              help="github: open/update/close one drift issue per stack (repository per tenant record's drift_issues).")
+@click.option("--dry-run", is_flag=True, help="With --report github: print every GitHub write instead of making it.")
 @json_option
 @click.pass_obj
 @handles_errors
 def drift(obj: Context, customers: tuple[str, ...], all_customers: bool, environments: tuple[str, ...], shard: str, parallel: int,
-          remediate: bool, markdown: bool, as_json: bool) -> None:
+          remediate: bool, markdown: bool, report_to: str, dry_run: bool, as_json: bool) -> None:
     """Check stacks for changes made outside the engine, without writing state. Exit 0 in sync, 3 drift found, 1 errors."""
     from engine import drift as drift_mod
 
@@ -302,12 +305,60 @@ def drift(obj: Context, customers: tuple[str, ...], all_customers: bool, environ
     report = drift_mod.scan(engine, targets, parallel=parallel, remediate=remediate,
                             may_remediate=lambda t: engine.catalog.record(t.customer).properties.drift_auto_remediate)
     report.shard = f"{index}/{total}"
+    github_log: dict = {}
+    if report_to == "github":
+        from engine.github import GitHubAPI, Settings
+        from engine.reporters.github import DriftIssues
+
+        settings = Settings.from_env()
+        issues = DriftIssues(GitHubAPI(settings, dry_run=dry_run), settings.run_url)
+        manager = os.environ.get("GITHUB_REPOSITORY")
+        for stack in report.stacks:
+            record = engine.catalog.record(stack.target.customer)
+            repository = manager if record.drift_issues == "manager" else record.repository
+            if repository is None:
+                issues.log.append(f"{stack.target.fqn}: drift_issues is 'manager' but GITHUB_REPOSITORY is not set")
+            elif stack.state == "drifted":
+                issues.sync(repository, stack.result, drifted=True)
+            elif stack.state in ("in-sync", "remediated"):
+                issues.sync(repository, stack.result, drifted=False)
+        github_log = {"issues": issues.actions, "failed_calls": issues.log,
+                      "dry_run_writes": [w.describe() for w in issues.api.planned]}
+        for line in issues.log:
+            click.echo(f"warning: GitHub call failed (the scan's result is unaffected): {line}", err=True)
     if as_json:
-        _emit_json(report.to_dict())
+        _emit_json({**report.to_dict(), **({"github": github_log} if github_log else {})})
     elif markdown:
         click.echo(drift_mod.render_markdown(report))
     else:
         click.echo(drift_mod.render_console(report))
+    sys.exit(report.exit_code)
+
+
+@main.command()
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Property policy (default: policy/properties.yml in the catalog).")
+@click.option("--source", help="Source of truth: a CMDB export (CSV, JSON or YAML), a file path or an http(s) URL.")
+@click.option("--remediate", is_flag=True, help="Write the source of truth's values back to repositories that differ.")
+@click.option("--dry-run", is_flag=True, help="Read everything, print every write instead of making it.")
+@json_option
+@click.pass_obj
+@handles_errors
+def compliance(obj: Context, policy_path: Path | None, source: str | None, remediate: bool, dry_run: bool, as_json: bool) -> None:
+    """Check every customer repository's custom properties. Exit 0 compliant, 3 property drift, 1 errors."""
+    from engine import compliance as comp
+    from engine.github import GitHubAPI, Settings
+
+    engine = obj.engine()
+    policy = comp.Policy.load(policy_path or engine.catalog.root / "policy" / "properties.yml")
+    truth = comp.load_source(source) if source else None
+    tenants = [(r.customer, r.repository) for r in engine.catalog.all_records()]
+    api = GitHubAPI(Settings.from_env(), dry_run=dry_run)
+    report = comp.scan(api, tenants, policy, truth, remediate, obj.home.root / "audit" / "compliance.jsonl")
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(comp.render_console(report))
     sys.exit(report.exit_code)
 
 

@@ -214,6 +214,8 @@ class TenantRecord(Strict):
     state: StateBackend | None = None
     properties: Properties = Field(default_factory=Properties)
     consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)
+    # Where drift issues are opened: the customer's repository or the manager's (GITHUB_REPOSITORY).
+    drift_issues: Literal["customer", "manager"] = "customer"
     # Which GitHub custom properties of the customer's repository may override `properties` above.
     property_overrides: list[Literal["infrastructure_tools", "terraform_version", "spacelift_auto_deploy", "drift_auto_remediate"]] = Field(
         default_factory=lambda: ["infrastructure_tools", "terraform_version", "spacelift_auto_deploy"])

@@ -240,3 +240,25 @@ class GitHubAPI:
         owner, name = repository.split("/", 1)
         return self._write(repository, "POST", f"/repos/{repository}/deployments/{deployment_id}/statuses", body,
                            lambda gh: gh.rest.repos.create_deployment_status(owner, name, deployment_id, data=body))
+
+    def set_custom_properties(self, repository: str, values: dict[str, Any]) -> Any:
+        owner, name = repository.split("/", 1)
+        body = {"properties": [{"property_name": k, "value": v} for k, v in sorted(values.items())]}
+        return self._write(repository, "PATCH", f"/repos/{repository}/properties/values", body,
+                           lambda gh: gh.rest.repos.custom_properties_for_repos_create_or_update_repository_values(owner, name, data=body))
+
+    def issues(self, repository: str, label: str, state: str = "open") -> list[dict]:
+        owner, name = repository.split("/", 1)
+        gh = self.client(repository)
+        return [i.model_dump() for i in gh.rest.paginate(gh.rest.issues.list_for_repo, owner=owner, repo=name, labels=label,
+                                                          state=state, per_page=100)]
+
+    def create_issue(self, repository: str, body: dict) -> Any:
+        owner, name = repository.split("/", 1)
+        return self._write(repository, "POST", f"/repos/{repository}/issues", body,
+                           lambda gh: gh.rest.issues.create(owner, name, data=body))
+
+    def update_issue(self, repository: str, number: int, body: dict) -> Any:
+        owner, name = repository.split("/", 1)
+        return self._write(repository, "PATCH", f"/repos/{repository}/issues/{number}", body,
+                           lambda gh: gh.rest.issues.update(owner, name, number, data=body))

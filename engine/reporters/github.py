@@ -205,3 +205,72 @@ class Feedback:
                              lambda: self.api.create_deployment_status(self.repository, deployment_id or 0, status) or True):
                     return
                 self.sleep(min(2**attempt, 10))
+
+
+# ---------------------------------------------------------------------------
+# Drift as a lifecycle: one issue per drifted stack, updated on each scan, closed when resolved
+
+DRIFT_LABEL = "infra-drift"
+_HIGH_KINDS = ("network", "vpc", "subnet", "route", "database", "db_instance", "rds", "security", "firewall")
+
+
+def drift_marker(customer: str, environment: str) -> str:
+    return f"<!-- managed-infra-engine:drift:{customer}/{environment} -->"
+
+
+def drift_severity(result: StackResult) -> str:
+    """high: something was deleted, or networking/database/security changed; medium: other updates; low: nothing."""
+    severity = "low"
+    for change in result.resources:
+        kind = f"{change.type} {change.urn_name}".lower()
+        if change.action == "delete" or any(k in kind for k in _HIGH_KINDS):
+            return "high"
+        severity = "medium"
+    return severity
+
+
+def render_drift_issue(result: StackResult, *, resolved: bool, run_url: str | None, now: str | None = None) -> dict:
+    severity = drift_severity(result) if not resolved else "none"
+    state_line = "✅ Drift resolved" if resolved else f"⚠️ Drift detected in {len(result.resources)} resource{'s' if len(result.resources) != 1 else ''}"
+    body = _TEMPLATES.get_template("drift_issue.md.j2").render(
+        marker=drift_marker(result.customer, result.environment), r=result, severity=severity, state_line=state_line,
+        resources=[] if resolved else result.resources, checked=now or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), run_url=run_url)
+    return {"title": f"Infrastructure drift: {result.customer}/{result.environment}", "body": body[:COMMENT_LIMIT],
+            "labels": [DRIFT_LABEL] + ([f"severity:{severity}"] if not resolved else [])}
+
+
+@dataclass
+class DriftIssues:
+    """Opens, updates and closes drift issues.  Best effort, like all feedback."""
+
+    api: GitHubAPI
+    run_url: str | None = None
+    log: list[str] = field(default_factory=list)
+    actions: list[dict] = field(default_factory=list)
+    _open: dict[str, list[dict]] = field(default_factory=dict)
+
+    def _open_issues(self, repository: str) -> list[dict]:
+        if repository not in self._open:
+            self._open[repository] = self.api.issues(repository, DRIFT_LABEL)
+        return self._open[repository]
+
+    def sync(self, repository: str, result: StackResult, drifted: bool) -> None:
+        try:
+            mark = drift_marker(result.customer, result.environment)
+            existing = next((i for i in self._open_issues(repository) if (i.get("body") or "").startswith(mark)), None)
+            if drifted:
+                issue = render_drift_issue(result, resolved=False, run_url=self.run_url)
+                if existing:
+                    self.api.update_issue(repository, existing["number"], {"body": issue["body"], "labels": issue["labels"], "title": issue["title"]})
+                    self.actions.append({"stack": f"{result.customer}/{result.environment}", "action": "updated", "issue": existing["number"]})
+                else:
+                    created = self.api.create_issue(repository, issue)
+                    number = getattr(getattr(created, "parsed_data", None), "number", None)
+                    self.actions.append({"stack": f"{result.customer}/{result.environment}", "action": "opened", "issue": number})
+            elif existing:
+                issue = render_drift_issue(result, resolved=True, run_url=self.run_url)
+                self.api.update_issue(repository, existing["number"], {"body": issue["body"], "state": "closed", "state_reason": "completed",
+                                                                       "labels": issue["labels"]})
+                self.actions.append({"stack": f"{result.customer}/{result.environment}", "action": "closed", "issue": existing["number"]})
+        except Exception as exc:  # noqa: BLE001 - reporting never changes the scan's outcome
+            self.log.append(f"drift issue {result.customer}/{result.environment}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")

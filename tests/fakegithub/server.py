@@ -33,6 +33,7 @@ import secrets
 import string
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
@@ -602,6 +603,9 @@ class FakeGitHub:
                 reply = route(ctx)
         except _Abort as abort:
             reply = abort.reply
+        except Exception:  # a bug in the fake must fail the test, not hang the client
+            self._violation(f"fakegithub crashed on {method} {path}:\n{traceback.format_exc()}")
+            return self._error(500, "fakegithub internal error", op)
 
         if self.self_check and 200 <= reply.status < 300 and not isinstance(reply.body, bytes):
             problems = schema.validate_response(op, reply.body)
@@ -1083,7 +1087,7 @@ class FakeGitHub:
         if same >= MAX_STATUSES_PER_CONTEXT:
             raise self._validation_failed(
                 ctx.op, "Status", "context",
-                f"This SHA and context has reached the maximum number of statuses.",
+                "This SHA and context has reached the maximum number of statuses.",
             )
         status = {
             "id": next(self._ids),
@@ -1706,14 +1710,14 @@ class FakeGitHub:
         for name in b.get("repositories") or []:
             if name not in owned and not self.auto_create:
                 raise self._validation_failed(ctx.op, "InstallationToken", "repositories",
-                                              f"There is at least one repository that does not exist or is not accessible to the parent installation.",
+                                              "There is at least one repository that does not exist or is not accessible to the parent installation.",
                                               "invalid")
         permissions = b.get("permissions") or inst["permissions"]
         for perm, level in permissions.items():
             granted = inst["permissions"].get(perm)
             if level is not None and (granted is None or (level == "write" and granted == "read")):
                 raise _Abort(self._error(
-                    422, f"The permissions requested are not granted to this installation.", ctx.op))
+                    422, "The permissions requested are not granted to this installation.", ctx.op))
         token = "ghs_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
         expires = _now() + timedelta(hours=1)
         self.tokens.add(token)

@@ -388,7 +388,10 @@ def test_primary_rate_limit_and_429(github_server):
 
 def test_timeout_fault_still_applies_the_write(github_server):
     github_server.inject("POST", r"/statuses/", ("timeout", 0.6))
-    gh = client(github_server, timeout=0.2, auto_retry=False)
+    # http_cache=False: with githubkit 0.16.1's default hishel cache client the
+    # timeout is lost (hishel rebuilds the request without httpx's timeout
+    # extension), so the client would wait forever.  The engine disables it too.
+    gh = client(github_server, timeout=0.2, auto_retry=False, http_cache=False)
     with pytest.raises(RequestTimeout):
         gh.rest.repos.create_commit_status("acme", "app", SHA, state="success")
     deadline = time.monotonic() + 3
@@ -409,3 +412,19 @@ def test_fault_rules_repeat_and_disconnect(github_server):
                 codes.append("dropped")
     assert codes == [502, "dropped", 502, "dropped", 200]
     assert rule.exhausted
+
+
+def test_self_check_catches_the_fake_drifting_from_the_schema(monkeypatch):
+    with FakeGitHub() as server:
+        real = server._status_json
+
+        def missing_context(r, s, simple=False):
+            body = real(r, s, simple=simple)
+            del body["context"]  # a required field of GitHub's Status
+            return body
+
+        monkeypatch.setattr(server, "_status_json", missing_context)
+        with raw(server) as http:
+            http.post(f"/repos/acme/app/statuses/{SHA}", json={"state": "success"})
+    assert server.violations == [
+        "fakegithub response self-check failed for repos.create_commit_status: context: Field required"]
