@@ -142,7 +142,10 @@ class Feedback:
             self.deployment(result)
 
     def config_rejected(self, customer: str, path: str, problems: list[Problem]) -> None:
-        self._status("configuration", "failure", f"{path}: {problems[0]}" if problems else f"{path} is invalid")
+        first = problems[0] if problems else None
+        summary = (f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}; line {first.line}: {first.key_path}: {first.reason}"
+                   if first else f"{path} is invalid")
+        self._status("configuration", "failure", summary)
         if self.pr:
             self.upsert_comment(customer, "configuration", render_config_error(customer, path, problems, sha=self.sha, run_url=self.run_url))
 

@@ -1,0 +1,186 @@
+"""The GitHub loop end to end: a dispatch payload → the real engine → feedback in the customer's repository.
+
+The local GitHub server checks every request against GitHub's published API
+description (githubkit's schemas) and keeps state, so these tests assert what a
+customer would see: statuses, one comment per environment edited in place, deployments.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
+from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
+
+SHA = "1111111111111111111111111111111111111111"
+SHA2 = "2222222222222222222222222222222222222222"
+OWNER, REPO = "acme-org", "app"
+
+
+@pytest.fixture
+def loop(tmp_path, github_server):  # noqa: F811
+    record = tenant_record("acme", 1).replace("repository: acme-org/app\nsource: customers/acme\n", "repository: acme-org/app\n")
+    root = make_catalog(tmp_path / "catalog", {"acme": (record, None)})
+    github_server.add_repo(OWNER, REPO, properties={"infrastructure_tools": ["pulumi"]})
+    github_server.put_file(OWNER, REPO, SHA, "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))
+    cli = EngineCLI(tmp_path / "home", root)
+    env = cli.env()
+    env.update({"GITHUB_API_URL": github_server.url, "GITHUB_TOKEN": "test-token", "GITHUB_SERVER_URL": "https://github.example",
+                "GITHUB_REPOSITORY": "provider/manager", "GITHUB_RUN_ID": "4242", "ENGINE_GITHUB_TIMEOUT": "2",
+                "ENGINE_GITHUB_MAX_RETRY_WAIT": "2"})
+    cli.env = lambda: env  # type: ignore[method-assign]
+    return cli, github_server, tmp_path
+
+
+def dispatch(tmp_path: Path, name: str = "event.json", **client_payload) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps({"action": "infra-change", "client_payload": client_payload, "repository": {"full_name": "provider/manager"}}))
+    return str(path)
+
+
+def latest_status(server, sha: str, context: str) -> dict:
+    return [s for s in server.statuses(OWNER, REPO, sha) if s["context"] == context][-1]
+
+
+def test_plan_on_a_pull_request_then_apply(loop):
+    cli, server, tmp = loop
+    event = dispatch(tmp, customer="acme", sha=SHA, pr=17, mode="plan")
+    first = cli("event", "repository_dispatch", event, "--json", check=0).json()
+    assert first["ok"] and first["request"]["mode"] == "plan"
+
+    for env in ("staging", "production"):
+        states = [s["state"] for s in server.statuses(OWNER, REPO, SHA) if s["context"] == f"infra/{env}"]
+        assert states[-1] == "success" and "pending" in states, states  # pending → success
+        status = latest_status(server, SHA, f"infra/{env}")
+        assert status["target_url"] == "https://github.example/provider/manager/actions/runs/4242"
+        assert status["description"].startswith("plan: ")
+    comments = server.comments(OWNER, REPO, 17)
+    assert len(comments) == 2  # one per environment
+    staging = next(c for c in comments if "`acme` / `staging`" in c["body"])
+    assert "**Plan: 11 to create**" in staging["body"] and "[run log](https://github.example/provider/manager/actions/runs/4242)" in staging["body"]
+    assert not (cli.home / "local-cloud").exists() or not any((cli.home / "local-cloud").rglob("*.json"))  # plan deploys nothing
+    assert server.deployments(OWNER, REPO) == []
+
+    # a re-run edits the same comments instead of adding new ones
+    cli("event", "repository_dispatch", event, check=0)
+    again = server.comments(OWNER, REPO, 17)
+    assert len(again) == 2 and {c["id"] for c in again} == {c["id"] for c in comments}
+    assert any(c["updated_at"] >= c["created_at"] for c in again)
+
+    # merge → apply on the default branch: deployments with outputs, secrets masked
+    server.put_file(OWNER, REPO, SHA2, "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))
+    applied = cli("event", "repository_dispatch", dispatch(tmp, "apply.json", customer="acme", sha=SHA2, ref="refs/heads/main", mode="apply"),
+                  "--json", check=0).json()
+    assert applied["environments"]["production"]["changes"]["create"] == 12
+    deployments = server.deployments(OWNER, REPO)
+    assert sorted(d["environment"] for d in deployments) == ["production", "staging"]
+    prod = next(d for d in deployments if d["environment"] == "production")
+    assert prod["sha"] == SHA2 and prod["production_environment"] is True
+    assert prod["payload"]["engine"]["outputs"]["vpc_cidr"] == "10.1.0.0/20"
+    assert prod["payload"]["engine"]["outputs"]["database_password"] == "[secret]"
+    assert [s["state"] for s in prod["statuses"]] == ["success"]
+    assert latest_status(server, SHA2, "infra/production")["description"].startswith("applied: 12 create")
+
+    # applying the same commit again: no new deployment, nothing created
+    cli("event", "repository_dispatch", dispatch(tmp, "apply2.json", customer="acme", sha=SHA2, mode="apply"), check=0)
+    assert len(server.deployments(OWNER, REPO)) == 2
+
+
+HOSTILE = [
+    {"customer": "acme; rm -rf ~", "sha": SHA},
+    {"customer": "../beta", "sha": SHA},
+    {"customer": "nobody", "sha": SHA},
+    {"customer": "acme", "sha": "$(id)"},
+    {"customer": "acme", "sha": SHA, "environment": "../../x"},
+    {"customer": "acme", "sha": SHA, "repository": "attacker/repo"},
+    {"customer": "acme", "sha": SHA, "mode": "apply", "pr": "1 && curl evil"},
+]
+
+
+@pytest.mark.parametrize("payload", HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_payloads_are_rejected_without_any_write(loop, payload):
+    cli, server, tmp = loop
+    run = cli("event", "repository_dispatch", dispatch(tmp, **payload))
+    assert run.code == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert server.writes() == []
+    assert not (cli.home / "state").exists()
+
+
+def test_oversized_payload_is_rejected(loop):
+    cli, server, tmp = loop
+    big = dispatch(tmp, customer="acme", sha=SHA, note="x" * (2 * 1024 * 1024))
+    run = cli("event", "repository_dispatch", big)
+    assert run.code == 2 and "the limit is" in run.stderr
+    assert server.requests == []
+
+
+def test_a_bad_customer_file_is_reported_on_the_pull_request(loop):
+    cli, server, tmp = loop
+    server.put_file(OWNER, REPO, SHA2, "infra/variables.yml", "project_name: acme-app\nenvironments:\n  staging:\n    instance_typo: t3.micro\n")
+    run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA2, pr=5))
+    assert run.code == 2 and "environments.staging.instance_typo" in run.stderr
+    status = latest_status(server, SHA2, "infra/configuration")
+    assert status["state"] == "failure" and status["description"].startswith("infra/variables.yml: 2 problems; line 3:")
+    (comment,) = server.comments(OWNER, REPO, 5)
+    assert "| 4 | `environments.staging.instance_typo` | unknown key (did you mean 'instance_type'?)" in comment["body"]
+    assert not (cli.home / "state").exists()
+
+
+def test_a_failing_deploy_shows_failure_and_the_error(loop):
+    cli, server, tmp = loop
+    blocker = cli.home / "local-cloud/acme/staging/network"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=9, mode="apply"), "--json")
+    assert run.code == 1
+    staging = latest_status(server, SHA, "infra/staging")
+    assert staging["state"] == "failure" and staging["description"].startswith("vpc: FileExistsError")
+    assert latest_status(server, SHA, "infra/production")["state"] == "error"  # skipped after staging failed
+    comment = next(c for c in server.comments(OWNER, REPO, 9) if "`staging`" in c["body"])
+    assert "❌" in comment["body"] and "FileExistsError" in comment["body"]
+    (deployment,) = [d for d in server.deployments(OWNER, REPO) if d["environment"] == "staging"]
+    assert deployment["statuses"][-1]["state"] == "failure"
+
+
+def test_github_faults_never_lose_or_duplicate_the_result(loop):
+    cli, server, tmp = loop
+    server.inject("POST", r"/statuses/", 500, 502, ("secondary_rate_limit", 1))
+    server.inject("GET", r"/issues/\d+/comments", 502, ("too_many_requests", 1))
+    server.inject("POST", r"/issues/\d+/comments$", ("timeout", 3))  # lands on the server, but the client gives up
+    server.inject("POST", r"/deployments$", 503)
+    server.inject("GET", r"/deployments$", ("rate_limit", 1))
+    run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=3, mode="apply"), "--json")
+    assert run.code == 0, run.stdout + run.stderr
+    result = run.json()
+    assert result["environments"]["staging"]["status"] == "succeeded"  # the deploy itself is never affected
+    comments = server.comments(OWNER, REPO, 3)
+    assert len([c for c in comments if "`acme` / `staging`" in c["body"]]) == 1  # the timed-out create is found, not repeated
+    assert len([c for c in comments if "`acme` / `production`" in c["body"]]) == 1
+    assert sorted(d["environment"] for d in server.deployments(OWNER, REPO)) == ["production", "staging"]
+    for env in ("staging", "production"):
+        assert latest_status(server, SHA, f"infra/{env}")["state"] == "success"
+
+
+def test_dry_run_prints_every_write_and_makes_none(loop):
+    cli, server, tmp = loop
+    run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=8, mode="plan"), "--dry-run", "--json")
+    assert run.code == 0
+    assert server.writes() == []
+    planned = run.json()["feedback"]["dry_run_writes"]
+    assert any(p.startswith(f"POST /repos/{OWNER}/{REPO}/statuses/{SHA}") for p in planned)
+    assert any(p.startswith(f"POST /repos/{OWNER}/{REPO}/issues/8/comments") for p in planned)
+    assert "[dry-run] would POST" in run.stderr
+
+
+def test_custom_properties_override_the_tenant_record(loop):
+    cli, server, tmp = loop
+    server.add_repo(OWNER, REPO, properties={"infrastructure_tools": ["terraform"], "terraform_version": "1.12"})
+    run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=4))
+    assert run.code == 2 and "terraform_version 1.12 cannot be satisfied" in run.stderr
+    assert not re.search(r"test-token", run.stdout + run.stderr)  # the token is never printed
