@@ -364,23 +364,23 @@ def compliance(obj: Context, policy_path: Path | None, source: str | None, remed
 
 @main.group()
 def tools() -> None:
-    """The pinned binaries the engine needs (pulumi, tofu)."""
+    """The pinned binaries the engine needs (pulumi, tofu; actionlint for the workflow tests)."""
 
 
 @tools.command(name="install")
-@click.option("--tool", "names", multiple=True, type=click.Choice(["pulumi", "tofu"]), help="Only this tool (repeatable). Default: all.")
+@click.option("--tool", "names", multiple=True, type=click.Choice(["pulumi", "tofu", "actionlint"]), help="Only this tool (repeatable). Default: all.")
 @json_option
 @handles_errors
 def tools_install(names: tuple[str, ...], as_json: bool) -> None:
     """Make sure each tool is available: PATH, cache, download, or a build from the Go module proxy."""
-    installed = [toolchain.ensure(n).to_dict() for n in (names or ("pulumi", "tofu"))]
+    installed = [toolchain.ensure(n).to_dict() for n in (names or ("pulumi", "tofu", "actionlint"))]
     if not names or "tofu" in names:
         installed.append({"name": "enginelocal", "version": toolchain.PROVIDER_VERSION, "bin_dir": str(toolchain.ensure_provider_mirror()), "source": "go-build"})
     if as_json:
         _emit_json({"tools": installed})
     else:
         for t in installed:
-            click.echo(f"{t['name']:<7} v{t['version']:<10} {t['bin_dir']}  ({t['source']})")
+            click.echo(f"{t['name']:<11} v{t['version']:<10} {t['bin_dir']}  ({t['source']})")
 
 
 @tools.command(name="status")
@@ -392,7 +392,7 @@ def tools_status(as_json: bool) -> None:
         _emit_json({"tools": rows})
     else:
         for r in rows:
-            click.echo(f"{r['name']:<7} v{r['version']:<10} " + (f"{r['bin_dir']} ({r['source']})" if r["installed"] else "not installed"))
+            click.echo(f"{r['name']:<11} v{r['version']:<10} " + (f"{r['bin_dir']} ({r['source']})" if r["installed"] else "not installed"))
 
 
 if __name__ == "__main__":

@@ -181,8 +181,15 @@ def check(repository: str, actual: dict[str, Any], policy: Policy, expected: dic
             if name not in expected:
                 findings.append(Finding(repository, name, value, None, f"value {', '.join(bad)} is not allowed (allowed: {', '.join(allowed)})"))
     for name, want in expected.items():
-        if _normalize(actual.get(name)) != _normalize(want):
-            findings.append(Finding(repository, name, actual.get(name), want, "differs from the source of truth"))
+        have = actual.get(name)
+        if isinstance(have, list) or isinstance(want, list):
+            # a multi-select property: a single CSV value is a one-element selection
+            differs = sorted(_as_list(have)) != sorted(_as_list(want))
+            want = _as_list(want)
+        else:
+            differs = _normalize(have) != _normalize(want)
+        if differs:
+            findings.append(Finding(repository, name, have, want, "differs from the source of truth"))
     return findings
 
 

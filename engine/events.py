@@ -63,6 +63,7 @@ class RunRequest:
     environments: tuple[str, ...] = ()
     # Where feedback goes when it is not the customer's repository (manager-repo pull_request/push events).
     feedback_repository: str | None = None
+    requested_mode: str | None = None  # what the event asked for; differs from `mode` in the plan step of an apply flow
 
     @property
     def operation(self) -> str:
@@ -126,7 +127,7 @@ def parse_event(event_name: str, payload: dict, name: str = "event", *, customer
         except ValidationError as exc:
             raise _problems(name, "client_payload", exc) from None
         envs = environments or ((body.environment,) if body.environment else ())
-        return RunRequest(event_name, body.customer, body.sha, body.pr, mode or body.mode, envs)
+        return RunRequest(event_name, body.customer, body.sha, body.pr, mode or body.mode, envs, requested_mode=body.mode)
     if event_name == "workflow_dispatch":
         raw = payload.get("inputs")
         if not isinstance(raw, dict):
@@ -137,7 +138,7 @@ def parse_event(event_name: str, payload: dict, name: str = "event", *, customer
             raise _problems(name, "inputs", exc) from None
         envs = environments or ((inputs.environment,) if inputs.environment else ())
         return RunRequest(event_name, inputs.customer, inputs.sha or None, int(inputs.pr) if inputs.pr else None,
-                          mode or inputs.mode or "plan", envs)
+                          mode or inputs.mode or "plan", envs, requested_mode=inputs.mode or "plan")
     # pull_request / push in the manager repository: the workflow names the customer.
     if customer is None:
         raise InputError(f"a {event_name} event needs --customer (the manager workflow decides which customers changed)")

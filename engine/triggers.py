@@ -63,7 +63,7 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
     """Run what ``request`` asks and report it.  Raises ``InputError`` for bad input (after reporting it)."""
     record = engine.catalog.record(request.customer)
     repository = request.feedback_repository or record.repository
-    feedback = Feedback(api, repository, request.sha, request.pr, request.mode, run_url)
+    feedback = Feedback(api, repository, request.sha, request.pr, request.mode, run_url, requested_mode=request.requested_mode)
 
     record = apply_custom_properties(record, api.custom_properties(record.repository))
     # A customer PR is read at its commit; manager-repo events read the customer's default branch.

@@ -35,8 +35,9 @@ def marker(customer: str, environment: str) -> str:
     return f"<!-- managed-infra-engine:{customer}/{environment} -->"
 
 
-def status_context(environment: str) -> str:
-    return f"infra/{environment}"
+def status_context(environment: str, stage: str | None = None) -> str:
+    """``infra/<env>`` is the final answer; ``infra/<env>/plan`` is the plan step of an apply flow."""
+    return f"infra/{environment}" + (f"/{stage}" if stage else "")
 
 
 def _clip(text: str, limit: int = STATUS_DESCRIPTION_LIMIT) -> str:
@@ -93,6 +94,7 @@ class Feedback:
     pr: int | None
     mode: str
     run_url: str | None = None
+    requested_mode: str | None = None
     attempts: int = 3
     sleep: Callable[[float], None] = time.sleep
     log: list[str] = field(default_factory=list)  # what failed, for the run's output
@@ -106,10 +108,14 @@ class Feedback:
             self.log.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
             return None
 
-    def _status(self, environment: str, state: str, description: str) -> None:
+    @property
+    def _plan_step_of_apply(self) -> bool:
+        return self.mode == "plan" and self.requested_mode == "apply"
+
+    def _status(self, environment: str, state: str, description: str, stage: str | None = None) -> None:
         if not self.sha:
             return
-        body = {"state": state, "context": status_context(environment), "description": _clip(description)}
+        body = {"state": state, "context": status_context(environment, stage), "description": _clip(description)}
         if self.run_url:
             body["target_url"] = self.run_url
         for attempt in range(self.attempts):
@@ -122,8 +128,13 @@ class Feedback:
 
     def started(self, targets: list[StackTarget]) -> None:
         for target in targets:
-            verb = "planning" if self.mode == "plan" else "deploying"
-            self._status(target.environment, "pending", f"{verb} with {target.tool}…")
+            if self._plan_step_of_apply:
+                # the final infra/<env> status stays pending until the apply (after any approval) reports
+                self._status(target.environment, "pending", f"planning with {target.tool} before apply…")
+                self._status(target.environment, "pending", f"planning with {target.tool}…", stage="plan")
+            else:
+                verb = "planning" if self.mode == "plan" else "deploying"
+                self._status(target.environment, "pending", f"{verb} with {target.tool}…")
 
     def stack_done(self, result: StackResult) -> None:
         if result.status == "succeeded":
@@ -134,7 +145,14 @@ class Feedback:
             state, description = "success", "not deployed"
         else:
             state, description = "failure", (result.error or "failed").splitlines()[0]
-        self._status(result.environment, state, description)
+        if self._plan_step_of_apply:
+            self._status(result.environment, state, description, stage="plan")
+            if state == "success":
+                self._status(result.environment, "pending", f"planned ({result.changes.describe()}); waiting for apply")
+            else:
+                self._status(result.environment, state, f"plan failed: {description}")
+        else:
+            self._status(result.environment, state, description)
         if self.pr:
             self.upsert_comment(result.customer, result.environment,
                                 render_comment(result, mode=self.mode, sha=self.sha, run_url=self.run_url))

@@ -184,3 +184,15 @@ def test_custom_properties_override_the_tenant_record(loop):
     run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=4))
     assert run.code == 2 and "terraform_version 1.12 cannot be satisfied" in run.stderr
     assert not re.search(r"test-token", run.stdout + run.stderr)  # the token is never printed
+
+
+def test_the_plan_step_of_an_apply_flow_keeps_the_final_status_pending(loop):
+    cli, server, tmp = loop
+    event = dispatch(tmp, customer="acme", sha=SHA, ref="refs/heads/main", mode="apply")
+    cli("event", "repository_dispatch", event, "--mode", "plan", check=0)  # the workflow's plan job
+    assert latest_status(server, SHA, "infra/staging/plan")["state"] == "success"
+    final = latest_status(server, SHA, "infra/staging")
+    assert final["state"] == "pending" and "waiting for apply" in final["description"]
+    cli("event", "repository_dispatch", event, "--env", "staging", check=0)  # the apply-staging job, after approval
+    assert latest_status(server, SHA, "infra/staging")["description"].startswith("applied: ")
+    assert latest_status(server, SHA, "infra/staging")["state"] == "success"
