@@ -91,7 +91,15 @@ class Context:
 
             return AnsibleStep(home, progress or (lambda _t, _m: None))
 
-        return Engine(catalog=catalog, home=home, runners=runners, steps=steps)
+        remote_source = None
+        if any(os.environ.get(k) for k in ("ENGINE_GITHUB_TOKEN", "GITHUB_TOKEN", "ENGINE_GITHUB_APP_ID")):
+            from engine.github import GitHubAPI, Settings as GitHubSettings
+            from engine.triggers import remote_tenant
+
+            api = GitHubAPI(GitHubSettings.from_env())
+            remote_source = lambda record: remote_tenant(api, record)  # noqa: E731 - tenants without a local checkout
+
+        return Engine(catalog=catalog, home=home, runners=runners, steps=steps, remote_source=remote_source)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result on stdout.")
@@ -301,9 +309,11 @@ def drift(obj: Context, customers: tuple[str, ...], all_customers: bool, environ
     engine = obj.engine(progress)
     names = [r.customer for r in engine.catalog.all_records()] if all_customers else list(customers)
     index, total = drift_mod.parse_shard(shard)
-    targets = drift_mod.select_targets(engine, names, list(environments) or None, (index, total))
+    load_errors: list = []
+    targets = drift_mod.select_targets(engine, names, list(environments) or None, (index, total), load_errors)
     report = drift_mod.scan(engine, targets, parallel=parallel, remediate=remediate,
                             may_remediate=lambda t: engine.catalog.record(t.customer).properties.drift_auto_remediate)
+    report.stacks += [drift_mod.StackDrift(None, r) for r in load_errors]
     report.shard = f"{index}/{total}"
     github_log: dict = {}
     if report_to == "github":
@@ -314,6 +324,8 @@ def drift(obj: Context, customers: tuple[str, ...], all_customers: bool, environ
         issues = DriftIssues(GitHubAPI(settings, dry_run=dry_run), settings.run_url)
         manager = os.environ.get("GITHUB_REPOSITORY")
         for stack in report.stacks:
+            if stack.target is None:
+                continue
             record = engine.catalog.record(stack.target.customer)
             repository = manager if record.drift_issues == "manager" else record.repository
             if repository is None:

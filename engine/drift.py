@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from engine.errors import InputError
+from engine.errors import EngineError, InputError
 from engine.operations import Engine
 from engine.planning import StackTarget
 from engine.results import StackResult
@@ -23,7 +23,7 @@ EXIT_DRIFT = 3
 
 @dataclass
 class StackDrift:
-    target: StackTarget
+    target: StackTarget | None  # None: the customer's configuration could not even be loaded
     result: StackResult
     remediation: StackResult | None = None
     after_remediation: StackResult | None = None
@@ -83,18 +83,29 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, total
 
 
-def select_targets(engine: Engine, customers: list[str], environments: list[str] | None, shard: tuple[int, int]) -> list[StackTarget]:
-    """All targets of ``customers`` in a stable order, then this shard's share of them."""
-    targets: list[StackTarget] = []
-    for customer in sorted(customers):
-        envs = environments
-        if environments:
-            known = set(engine.load(customer).config.environments)
-            envs = [e for e in environments if e in known]
-            if not envs:
-                continue
-        targets.extend(engine.plan(customer, envs))
+def select_targets(engine: Engine, customers: list[str], environments: list[str] | None, shard: tuple[int, int],
+                   errors: list[StackResult] | None = None) -> list[StackTarget]:
+    """All targets of ``customers`` in a stable order, then this shard's share of them.
+
+    A customer whose configuration cannot be loaded is recorded in ``errors`` (when given)
+    instead of stopping the scan of everyone else.
+    """
     index, total = shard
+    targets: list[StackTarget] = []
+    for position, customer in enumerate(sorted(customers)):
+        try:
+            envs = environments
+            if environments:
+                known = set(engine.load(customer).config.environments)
+                envs = [e for e in environments if e in known]
+                if not envs:
+                    continue
+            targets.extend(engine.plan(customer, envs))
+        except EngineError as exc:
+            if errors is None:
+                raise
+            if position % total == index - 1:  # each shard reports its share of the broken customers
+                errors.append(StackResult(customer, "*", f"{customer}/*", "-", "drift", "failed", error=exc.message))
     return [t for i, t in enumerate(targets) if i % total == index - 1]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from engine.catalog import Catalog, Tenant
+from engine.config import TenantRecord
 from engine.errors import InputError
 from engine.home import EngineHome
 from engine.planning import Settings, StackTarget, plan_targets
@@ -47,6 +48,8 @@ class Engine:
     home: EngineHome
     runners: RunnerFactory
     steps: StepFactory | None = None
+    # Reads a tenant's customer file from its repository when the record has no local `source`.
+    remote_source: Callable[[TenantRecord], Tenant] | None = None
     on_stack_done: Callable[[StackResult], None] = field(default=lambda _r: None)
 
     def settings(self) -> Settings:
@@ -58,7 +61,12 @@ class Engine:
         ``tenant`` is a tenant already loaded from elsewhere (a GitHub event reads the customer
         file at a commit); the catalog checks still apply.
         """
-        tenant = tenant or self.catalog.load(customer)
+        if tenant is None:
+            record = self.catalog.record(customer)
+            if record.source is None and self.remote_source is not None:
+                tenant = self.remote_source(record)
+            else:
+                tenant = self.catalog.load(customer)
         # CIDRs are derived from network_index: a duplicate anywhere would overlap networks.
         self.catalog.all_records()
         return tenant

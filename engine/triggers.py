@@ -59,6 +59,18 @@ def apply_custom_properties(record: TenantRecord, values: dict[str, object]) -> 
     return record.model_copy(update={"properties": properties})
 
 
+def remote_tenant(api: GitHubAPI, record: TenantRecord, ref: str | None = None) -> Tenant:
+    """The tenant with its customer file read from its repository (default branch unless ``ref``)
+    and its custom properties applied.  Raises ``ConfigError`` naming the file, line and key."""
+    record = apply_custom_properties(record, api.custom_properties(record.repository))
+    shown = f"{record.repository}/{record.config_path}" + (f"@{ref[:7]}" if ref else "")
+    raw = api.file_at(record.repository, record.config_path, ref)
+    if raw is None:
+        raise ConfigError([Problem(shown, None, "<document>", "file not found in the repository" + (" at this commit" if ref else ""))])
+    config = validate_document(load_text(raw, shown), CustomerConfig)
+    return Tenant(record=record, config=config, record_path=None, config_path=None)  # type: ignore[arg-type]
+
+
 def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None) -> TriggerOutcome:
     """Run what ``request`` asks and report it.  Raises ``InputError`` for bad input (after reporting it)."""
     record = engine.catalog.record(request.customer)

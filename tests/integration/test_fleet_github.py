@@ -116,3 +116,20 @@ def test_policy_alone_flags_disallowed_values(fleet):
     findings = [f for r in run.json()["repositories"] for f in r["findings"]]
     assert {"repository": "beta-org/site", "property": "infrastructure_tools", "actual": ["terraform", "chef"], "expected": None,
             "reason": "value chef is not allowed (allowed: pulumi, terraform, ansible)"} in findings
+
+
+def test_drift_reads_customer_files_from_github_and_survives_a_broken_one(tmp_path, github_server):  # noqa: F811
+    remote = "customer: remote\nrepository: remote-org/app\ntarget: local\nnetwork_index: 5\n"  # no local source
+    broken = "customer: broken\nrepository: broken-org/app\ntarget: local\nnetwork_index: 6\n"
+    root = make_catalog(tmp_path / "c", {"remote": (remote, None), "broken": (broken, None)})
+    github_server.add_repo("remote-org", "app")
+    github_server.put_file("remote-org", "app", "main", "infra/variables.yml", SMALL_CONFIG.format(name="remote-app"))
+    github_server.add_repo("broken-org", "app")
+    github_server.put_file("broken-org", "app", "main", "infra/variables.yml", "project_name: broken\nenvironments: {}\n")
+    cli = with_github(EngineCLI(tmp_path / "home", root), github_server)
+    cli("up", "remote", "--env", "staging", check=0)
+    run = cli("drift", "--all", "--json")
+    assert run.code == 1  # one customer's file is broken: an error, reported
+    rows = {(s["customer"], s["environment"]): s for s in run.json()["stacks"]}
+    assert rows[("remote", "staging")]["state"] == "in-sync" and rows[("remote", "production")]["state"] == "not-deployed"
+    assert rows[("broken", "*")]["state"] == "error" and "at least one environment" in rows[("broken", "*")]["error"]
