@@ -196,16 +196,17 @@ def _fetch(url: str) -> bytes:
         return resp.read()
 
 
-def _download(name: str, version: str, bin_dir: Path, progress: Progress) -> str | None:
-    arch = _arch()
-    if name == "pulumi":
-        url, sums = PULUMI_DOWNLOAD.format(v=version, arch="x64" if arch == "amd64" else arch), PULUMI_CHECKSUMS.format(v=version)
-    else:
-        url, sums = TOFU_DOWNLOAD.format(v=version, arch=arch), TOFU_CHECKSUMS.format(v=version)
+def _verified_archive(name: str, url: str, sums_url: str, progress: Progress) -> bytes | None:
+    """The release archive at ``url`` if the official site answers and its checksum matches; None → build instead."""
     try:
-        checksums = _fetch(sums).decode()
+        checksums = _fetch(sums_url).decode()
     except Exception:  # noqa: BLE001 - any failure means "not reachable": fall through to the build
         progress(f"official {name} download not reachable; building from the Go module proxy instead")
+        return None
+    filename = url.rsplit("/", 1)[-1]
+    expected = {parts[-1].lstrip("*"): parts[0] for parts in (line.split() for line in checksums.splitlines()) if len(parts) == 2}.get(filename)
+    if not expected:
+        progress(f"no checksum for {filename} in the release; building instead")
         return None
     progress(f"downloading {url}")
     try:
@@ -213,9 +214,20 @@ def _download(name: str, version: str, bin_dir: Path, progress: Progress) -> str
     except Exception as exc:  # noqa: BLE001
         progress(f"download failed ({exc}); building instead")
         return None
-    digest = hashlib.sha256(archive).hexdigest()
-    if digest not in checksums:
+    if hashlib.sha256(archive).hexdigest() != expected:
         raise ToolchainError(f"checksum mismatch for {url}", hint="the download was corrupted or tampered with; retry, or remove network access to force a build")
+    return archive
+
+
+def _download(name: str, version: str, bin_dir: Path, progress: Progress) -> str | None:
+    arch = _arch()
+    if name == "pulumi":
+        url, sums = PULUMI_DOWNLOAD.format(v=version, arch="x64" if arch == "amd64" else arch), PULUMI_CHECKSUMS.format(v=version)
+    else:
+        url, sums = TOFU_DOWNLOAD.format(v=version, arch=arch), TOFU_CHECKSUMS.format(v=version)
+    archive = _verified_archive(name, url, sums, progress)
+    if archive is None:
+        return None
     if url.endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(archive)) as zf:
             zf.extract(name, bin_dir)
@@ -450,25 +462,10 @@ def _actionlint_on_path(version: str) -> Tool | None:
 
 
 def _download_actionlint(version: str, bin_dir: Path, progress: Progress) -> str | None:
-    name = f"actionlint_{version}_linux_{_arch()}.tar.gz"
     url = ACTIONLINT_DOWNLOAD.format(v=version, arch=_arch())
-    try:
-        checksums = _fetch(ACTIONLINT_CHECKSUMS.format(v=version)).decode()
-    except Exception:  # noqa: BLE001 - any failure means "not reachable": fall through to the build
-        progress("official actionlint download not reachable; building from the Go module proxy instead")
+    archive = _verified_archive("actionlint", url, ACTIONLINT_CHECKSUMS.format(v=version), progress)
+    if archive is None:
         return None
-    expected = {parts[1]: parts[0] for parts in (line.split() for line in checksums.splitlines()) if len(parts) == 2}.get(name)
-    if not expected:
-        progress(f"no checksum for {name} in the release; building instead")
-        return None
-    progress(f"downloading {url}")
-    try:
-        archive = _fetch(url)
-    except Exception as exc:  # noqa: BLE001
-        progress(f"download failed ({exc}); building instead")
-        return None
-    if hashlib.sha256(archive).hexdigest() != expected:
-        raise ToolchainError(f"checksum mismatch for {url}", hint="the download was corrupted or tampered with; retry, or remove network access to force a build")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
         member = tf.getmember("actionlint")
         tf.extract(member, bin_dir, filter="data")

@@ -297,14 +297,9 @@ class TerraformRunner:
         result.changes, result.resources = tfplan.summarize(plan)
 
     def _refresh(self, target, binary, work, env, result: StackResult) -> None:
-        if self._resource_count(binary, work, env) == 0:
-            result.status = "not-deployed"
-            return
-        plan = self._plan(binary, work, env, ["-refresh-only"])
-        result.changes, result.resources = tfplan.summarize(plan, drift=True)
-        managed = sum(1 for r in (plan.get("prior_state", {}).get("values", {}).get("root_module", {}).get("resources") or []) if r.get("mode") == "managed")
-        result.changes.same = max(managed - result.changes.update - result.changes.delete, 0)
-        if result.resources:
+        """The drift check, then the refresh-only plan applied: state records what is really there."""
+        self._drift(target, binary, work, env, result)
+        if result.status == "succeeded" and result.resources:
             self._apply_saved(target, binary, work, env)
 
     def _drift(self, target, binary, work, env, result: StackResult) -> None:
