@@ -8,8 +8,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SUDO    = $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test unit integration tools tools-pulumi venv clean-demo help
+.PHONY: demo test unit integration tools tools-pulumi postgres venv clean-demo help
 
 help:
 	@echo "make demo   - deploy the example customer acme locally and print its outputs"
@@ -30,6 +31,11 @@ tools-pulumi: venv
 tools: venv
 	$(BIN)/engine tools install
 
+# The run-history tests start a throwaway PostgreSQL server from Debian's binaries (as the postgres user).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+
 demo: tools-pulumi
 	$(BIN)/engine up acme
 	@echo
@@ -38,10 +44,10 @@ demo: tools-pulumi
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
 
-integration: tools
+integration: tools postgres
 	$(BIN)/python -m pytest tests/integration -q
 
-test: tools
+test: tools postgres
 	$(BIN)/python -m pytest -q
 
 clean-demo: venv

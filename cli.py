@@ -66,6 +66,16 @@ class Context:
         self.catalog_root = Path(catalog or os.environ.get("ENGINE_CATALOG") or ".")
         self.home = EngineHome(Path(home).resolve() if home else default_home())
         self.lock_timeout = 0.0
+        self._history = None
+
+    @property
+    def history(self):
+        """Records every finished stack (best effort); see engine/history.py."""
+        if self._history is None:
+            from engine.history import recorder_from_env
+
+            self._history = recorder_from_env(self.home.root)
+        return self._history
 
     def engine(self, progress: LiveProgress | None = None) -> Engine:
         catalog = Catalog(self.catalog_root)
@@ -99,7 +109,8 @@ class Context:
             api = GitHubAPI(GitHubSettings.from_env())
             remote_source = lambda record: remote_tenant(api, record)  # noqa: E731 - tenants without a local checkout
 
-        return Engine(catalog=catalog, home=home, runners=runners, steps=steps, remote_source=remote_source)
+        return Engine(catalog=catalog, home=home, runners=runners, steps=steps, remote_source=remote_source,
+                      listeners=[self.history.stack_done])
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result on stdout.")
@@ -116,19 +127,30 @@ def main(ctx: click.Context, catalog: str | None, home: str | None) -> None:
     ctx.obj = Context(catalog, home)
 
 
-def _operation(name: str, help_text: str, needs_yes: bool = False):
+def _operation(name: str, help_text: str, needs_yes: bool = False, fleet: bool = False):
     @main.command(name=name, help=help_text)
-    @click.argument("customer")
+    @click.argument("customer", required=not fleet)
     @env_option
     @json_option
     @click.option("--quiet", "-q", is_flag=True, help="No live progress on stderr.")
     @click.option("--lock-timeout", type=click.FloatRange(0, 3600), default=0, show_default=True, metavar="SECONDS",
                   help="Wait this long for another operation on the same stack to finish before failing.")
     @(click.option("--yes", is_flag=True, help="Confirm: this deletes every resource of the selected stacks.") if needs_yes else (lambda f: f))
+    @(click.option("--all", "all_customers", is_flag=True, help="Every customer in the catalog.") if fleet else (lambda f: f))
+    @(click.option("--changed-from", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+                   help="Customers affected by the changed files listed in FILE (e.g. `git diff --name-only`).") if fleet else (lambda f: f))
+    @(click.option("--parallel", type=click.IntRange(1, 64), default=min(4, os.cpu_count() or 1), show_default=True,
+                   help="With --all/--changed-from: customers run at once (each in its own process).") if fleet else (lambda f: f))
     @click.pass_obj
     @handles_errors
-    def command(obj: Context, customer: str, environments: tuple[str, ...], as_json: bool, quiet: bool, lock_timeout: float,
-                yes: bool = False) -> None:
+    def command(obj: Context, customer: str | None, environments: tuple[str, ...], as_json: bool, quiet: bool, lock_timeout: float,
+                yes: bool = False, all_customers: bool = False, changed_from: Path | None = None, parallel: int = 1) -> None:
+        if fleet and (all_customers or changed_from):
+            if customer:
+                raise InputError("name one customer, or use --all / --changed-from")
+            return _fleet(obj, name, all_customers, changed_from, environments, parallel, lock_timeout, quiet, as_json)
+        if customer is None:
+            raise InputError("name a customer, or use --all / --changed-from")
         check_customer_id(customer)
         obj.lock_timeout = lock_timeout
         if needs_yes and not yes:
@@ -145,9 +167,43 @@ def _operation(name: str, help_text: str, needs_yes: bool = False):
     return command
 
 
-_operation("up", "Create or update the customer's stacks (one per environment).")
-_operation("preview", "Show what `up` would change, without changing anything.")
-_operation("refresh", "Read the real resources and update the state to match (shows out-of-band changes).")
+def _fleet(obj: Context, operation: str, all_customers: bool, changed_from: Path | None, environments: tuple[str, ...],
+           parallel: int, lock_timeout: float, quiet: bool, as_json: bool) -> None:
+    """The same operation over many customers, each in its own process, ``parallel`` at a time."""
+    from engine import fanout
+
+    engine = obj.engine()
+    if all_customers:
+        customers = [r.customer for r in engine.catalog.all_records()]
+    else:
+        try:
+            paths = changed_from.read_text().splitlines()  # type: ignore[union-attr]
+        except OSError as exc:
+            raise InputError(f"cannot read {changed_from}: {exc.strerror}") from None
+        customers = fanout.changed_customers(engine.catalog, paths)
+    for customer in customers:
+        engine.plan(customer, [e for e in environments if e in engine.load(customer).config.environments] or None)  # validate all first
+    tools = {t.tool for c in customers for t in engine.plan(c)}
+    if "pulumi" in tools:
+        toolchain.ensure("pulumi")  # resolve once, before fanning out: children never race on installs
+    if "terraform" in tools:
+        toolchain.ensure("tofu")
+        toolchain.ensure_provider_mirror()
+    extra = [a for e in environments for a in ("--env", e)] + ["--lock-timeout", str(lock_timeout)]
+    env = {**os.environ, "ENGINE_CATALOG": str(engine.catalog.root), "ENGINE_HOME": str(obj.home.root)}
+    env.pop("ENGINE_PROGRESS", None)
+    echo = (lambda m: click.echo(m, err=True)) if not quiet else (lambda _m: None)
+    result = fanout.run_fleet(customers, operation, parallel=parallel, extra_args=extra, env=env, cwd=engine.catalog.root, progress=echo)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        click.echo(fanout.render_table(result) if customers else "no customers selected")
+    sys.exit(result.exit_code)
+
+
+_operation("up", "Create or update the customer's stacks (one per environment), or every customer's with --all.", fleet=True)
+_operation("preview", "Show what `up` would change, without changing anything.", fleet=True)
+_operation("refresh", "Read the real resources and update the state to match (shows out-of-band changes).", fleet=True)
 _operation("destroy", "Delete every resource of the customer's stacks, then the stacks themselves.", needs_yes=True)
 _operation("outputs", "Print the outputs of the customer's stacks (secret values masked).")
 
@@ -269,6 +325,7 @@ def event(obj: Context, event_name: str, payload_path: Path, customer: str | Non
     request = load_event(event_name, payload_path, customer=customer, mode=mode, environments=environments)
     triggers.check_request(request)
     obj.lock_timeout = lock_timeout
+    obj.history.sha = request.sha
     settings = Settings.from_env()
     api = GitHubAPI(settings, dry_run=dry_run)
     progress = LiveProgress(enabled=sys.stderr.isatty() or bool(os.environ.get("ENGINE_PROGRESS")))
@@ -315,6 +372,8 @@ def drift(obj: Context, customers: tuple[str, ...], all_customers: bool, environ
                             may_remediate=lambda t: engine.catalog.record(t.customer).properties.drift_auto_remediate)
     report.stacks += [drift_mod.StackDrift(None, r) for r in load_errors]
     report.shard = f"{index}/{total}"
+    for stack in report.stacks:
+        obj.history.drift_done(stack)
     github_log: dict = {}
     if report_to == "github":
         from engine.github import GitHubAPI, Settings
@@ -372,6 +431,55 @@ def compliance(obj: Context, policy_path: Path | None, source: str | None, remed
     else:
         click.echo(comp.render_console(report))
     sys.exit(report.exit_code)
+
+
+@main.command(name="matrix")
+@click.argument("customers", nargs=-1)
+@click.option("--all", "all_customers", is_flag=True, help="Every customer in the catalog.")
+@click.option("--changed-from", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Customers affected by these changed files.")
+@env_option
+@click.pass_obj
+@handles_errors
+def matrix_command(obj: Context, customers: tuple[str, ...], all_customers: bool, changed_from: Path | None, environments: tuple[str, ...]) -> None:
+    """Print a GitHub Actions job matrix (customer × environment) to fan out across runners."""
+    from engine import fanout
+
+    engine = obj.engine()
+    if all_customers:
+        names = [r.customer for r in engine.catalog.all_records()]
+    elif changed_from:
+        names = fanout.changed_customers(engine.catalog, changed_from.read_text().splitlines())
+    else:
+        names = [check_customer_id(c) for c in customers]
+    targets = []
+    for name in names:
+        envs = [e for e in environments if e in engine.load(name).config.environments] if environments else None
+        if environments and not envs:
+            continue
+        targets += [(t.customer, t.environment, t.tool) for t in engine.plan(name, envs)]
+    click.echo(json.dumps(fanout.matrix(targets), separators=(",", ":")))
+
+
+@main.command()
+@click.argument("customer", required=False)
+@click.option("--env", "environment", metavar="ENV", help="Only this environment.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True, help="At most this many runs.")
+@json_option
+@click.pass_obj
+@handles_errors
+def history(obj: Context, customer: str | None, environment: str | None, limit: int, as_json: bool) -> None:
+    """Recorded operations, newest first ($ENGINE_HOME/history.sqlite3, or ENGINE_HISTORY_URL)."""
+    from engine import history as hist
+
+    if customer is not None:
+        check_customer_id(customer)
+    where, rows = hist.query(obj.home.root, customer, environment, limit)
+    if as_json:
+        _emit_json({"history": where, "runs": rows})
+    elif not rows:
+        click.echo(f"no runs recorded{' for ' + customer if customer else ''}{' in ' + environment if environment else ''} ({where})")
+    else:
+        click.echo(hist.render_table(rows))
 
 
 @main.group()

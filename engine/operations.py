@@ -51,6 +51,8 @@ class Engine:
     # Reads a tenant's customer file from its repository when the record has no local `source`.
     remote_source: Callable[[TenantRecord], Tenant] | None = None
     on_stack_done: Callable[[StackResult], None] = field(default=lambda _r: None)
+    # More subscribers to each finished stack (e.g. the run history), called after on_stack_done.
+    listeners: list[Callable[[StackResult], None]] = field(default_factory=list)
 
     def settings(self) -> Settings:
         return Settings(state_root=str(self.home.state_root), local_root=str(self.home.local_root))
@@ -111,6 +113,11 @@ class Engine:
             values[ref.customer] = picked
         return dataclasses.replace(target, config={**target.config, "upstream": values})
 
+    def _stack_done(self, result: StackResult) -> None:
+        self.on_stack_done(result)
+        for listener in self.listeners:
+            listener(result)
+
     def run(self, customer: str, operation: str, environments: list[str] | None = None, tenant: Tenant | None = None) -> RunResult:
         """Run ``operation`` on every selected environment of ``customer``, one stack at a time.
 
@@ -144,7 +151,7 @@ class Engine:
                                                    status="failed", error=resolved)
                         failed = failed or stack_result
                         result.stacks.append(stack_result)
-                        self.on_stack_done(stack_result)
+                        self._stack_done(stack_result)
                         continue
                     target = resolved
                 stack_result = runners[target.tool].run(target, operation)
@@ -158,7 +165,7 @@ class Engine:
                 if stack_result.status == "failed" and failed is None:
                     failed = stack_result
             result.stacks.append(stack_result)
-            self.on_stack_done(stack_result)
+            self._stack_done(stack_result)
         return result
 
 

@@ -1,0 +1,262 @@
+"""Run history: the store (SQLite here; the same contract runs on PostgreSQL in
+tests/integration/test_history_postgres.py), the recorder's best-effort rule, and `engine history`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine import history
+from engine.catalog import Catalog
+from engine.drift import StackDrift
+from engine.history import HistoryStore, Recorder
+from engine.home import EngineHome
+from engine.operations import Engine
+from engine.results import Changes, StackResult
+from tests.conftest import REPO, EngineCLI
+
+T0 = dt.datetime(2026, 5, 20, 12, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def result(customer="acme", environment="staging", operation="up", status="succeeded", error=None, duration=2.5, **changes) -> StackResult:
+    return StackResult(customer, environment, f"{customer}/{environment}", "pulumi", operation, status,
+                       changes=Changes(**changes), outputs={"db_password": "hunter2-secret"}, error=error, duration_s=duration)
+
+
+def insert(store: HistoryStore, res: StackResult, minutes: int, recorder: Recorder | None = None, status: str | None = None) -> None:
+    """A row finished at T0 + ``minutes``, so ordering tests don't depend on the clock."""
+    recorder = recorder or Recorder(store, actor="alice", host="ci-1")
+    store.insert(recorder.row(res, status, finished=T0 + dt.timedelta(minutes=minutes)))
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from engine.history import HistoryStore, Recorder
+    from engine.results import Changes, StackResult
+    url, worker, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    warnings = []
+    recorder = Recorder(HistoryStore.from_url(url, Path(".")), warn=warnings.append)
+    for i in range(count):
+        recorder.stack_done(StackResult(f"c{worker}", "staging", "s", "pulumi", "up", "succeeded", changes=Changes(create=i)))
+    assert not warnings, warnings
+""")
+
+
+class StoreContract:
+    """What every history backend must do.  Subclasses provide the ``url`` fixture."""
+
+    @pytest.fixture
+    def store(self, url, tmp_path) -> HistoryStore:
+        return HistoryStore.from_url(url, tmp_path)
+
+    def test_records_and_reads_back_every_field(self, store, monkeypatch):
+        monkeypatch.setenv("GITHUB_ACTOR", "octocat")
+        monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "provider/manager")
+        monkeypatch.setenv("GITHUB_RUN_ID", "42")
+        recorder = Recorder(store, sha="a" * 40)
+        long_error = "resource db failed: " + "x" * 900 + "\nsecond line"
+        recorder.stack_done(result(status="failed", error=long_error, duration=12.345, create=3, update=1, delete=2, replace=1, same=4))
+        (row,) = store.query()
+        assert row["actor"] == "octocat" and row["host"]
+        assert (row["customer"], row["environment"], row["tool"], row["operation"], row["status"]) == ("acme", "staging", "pulumi", "up", "failed")
+        assert row["changes"] == {"create": 3, "update": 1, "delete": 2, "replace": 1, "same": 4}
+        assert row["duration_s"] == 12.35
+        assert row["error"] == long_error.splitlines()[0][:500] and len(row["error"]) == 500
+        assert row["run_url"] == "https://github.example/provider/manager/actions/runs/42"
+        assert row["sha"] == "a" * 40
+        started = dt.datetime.fromisoformat(row["started_at"].replace("Z", "+00:00"))
+        finished = dt.datetime.fromisoformat(row["finished_at"].replace("Z", "+00:00"))
+        assert row["started_at"].endswith("Z") and abs((finished - started).total_seconds() - 12.345) < 0.01
+        assert "hunter2-secret" not in json.dumps(row)  # outputs are never stored
+
+    def test_newest_first_filters_and_limit(self, store):
+        insert(store, result("acme", "staging", create=1), 1)
+        insert(store, result("acme", "production", create=2), 2)
+        insert(store, result("beta", "staging", create=3), 3)
+        insert(store, result("acme", "staging", operation="preview", update=4), 4)
+        rows = store.query()
+        assert [(r["customer"], r["environment"], r["operation"]) for r in rows] == [
+            ("acme", "staging", "preview"), ("beta", "staging", "up"), ("acme", "production", "up"), ("acme", "staging", "up")]
+        assert [r["changes"]["create"] for r in store.query("acme")] == [0, 2, 1]
+        assert [r["operation"] for r in store.query("acme", "staging")] == ["preview", "up"]
+        assert [r["customer"] for r in store.query(environment="staging")] == ["acme", "beta", "acme"]
+        assert [r["changes"]["update"] for r in store.query(limit=1)] == [4]
+        assert store.query("nobody") == []
+        assert store.query("acme'; DROP TABLE runs; --") == [] and len(store.query()) == 4
+
+    def test_drift_rows_carry_the_drift_state(self, store):
+        recorder = Recorder(store)
+        drifted = StackDrift(None, result(operation="drift", update=2))
+        remediated = StackDrift(None, result(environment="production", operation="drift", update=1),
+                                remediation=result(environment="production", operation="remediate", update=1),
+                                after_remediation=result(environment="production", operation="drift"))
+        recorder.drift_done(drifted)
+        recorder.drift_done(remediated)
+        got = {(r["environment"], r["operation"]): r["status"] for r in store.query()}
+        assert got == {("staging", "drift"): "drifted", ("production", "drift"): "remediated", ("production", "remediate"): "succeeded"}
+
+    def test_migration_is_idempotent(self, url, tmp_path):
+        for _ in range(3):
+            store = HistoryStore.from_url(url, tmp_path)
+            Recorder(store).stack_done(result())
+        assert len(store.query(limit=100)) == 3
+        with store._conn() as conn:
+            assert store._execute(conn, "SELECT version FROM schema_version").fetchall() == [(history.SCHEMA_VERSION,)]
+
+    def test_concurrent_writers_threads(self, url, tmp_path):
+        warnings: list[str] = []
+
+        def work(worker: int) -> None:
+            recorder = Recorder(HistoryStore.from_url(url, tmp_path), warn=warnings.append)  # each its own store: racing migrations too
+            for i in range(15):
+                recorder.stack_done(result(f"t{worker}", create=i))
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert warnings == []
+        rows = HistoryStore.from_url(url, tmp_path).query(limit=1000)
+        assert len(rows) == 120 and {r["customer"] for r in rows} == {f"t{w}" for w in range(8)}
+
+    def test_concurrent_writers_processes(self, url, tmp_path):
+        procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(w), "25"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+                 for w in range(4)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        rows = HistoryStore.from_url(url, tmp_path).query(limit=1000)
+        assert len(rows) == 100
+        assert sorted(r["changes"]["create"] for r in rows if r["customer"] == "c2") == list(range(25))
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    def url(self, tmp_path) -> str:
+        return f"sqlite://{tmp_path / 'db' / 'history.sqlite3'}"
+
+
+def test_default_store_is_sqlite_in_engine_home_in_wal_mode(tmp_path, monkeypatch):
+    monkeypatch.delenv("ENGINE_HISTORY_URL", raising=False)
+    recorder = history.recorder_from_env(tmp_path / "home")
+    recorder.stack_done(result())
+    path = tmp_path / "home" / "history.sqlite3"
+    assert recorder.store.where == f"sqlite:///{path}"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("SELECT customer, status FROM runs").fetchall() == [("acme", "succeeded")]
+    assert b"hunter2-secret" not in b"".join(p.read_bytes() for p in path.parent.glob("history.sqlite3*"))
+
+
+def test_postgres_url_selects_postgres_and_never_shows_the_password(tmp_path):
+    store = HistoryStore.from_url("postgresql://engine:s3cret@db.example:5433/history?sslmode=require", tmp_path)
+    assert store.dialect is history.POSTGRES
+    assert store.where == "postgresql://db.example:5433/history" and "s3cret" not in store.where
+    assert history.POSTGRES.sql(history.INSERT).count("%s") == len(history.COLUMNS) and "?" not in history.POSTGRES.sql(history.INSERT)
+
+
+def test_a_broken_store_is_a_warning_not_a_failure(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    warnings: list[str] = []
+    recorder = Recorder(HistoryStore.sqlite(blocker / "history.sqlite3"), warn=warnings.append)
+    recorder.stack_done(result())  # does not raise
+    assert len(warnings) == 1 and warnings[0].startswith("warning: run history not recorded for acme/staging")
+    assert "the run's result is unaffected" in warnings[0]
+
+
+def test_a_broken_store_does_not_change_an_engine_run(tmp_path, capsys):
+    shutil.copytree(REPO / "stacks", tmp_path / "c" / "stacks")
+    shutil.copytree(REPO / "examples", tmp_path / "c" / "examples")
+    (tmp_path / "blocker").write_text("")
+
+    class Runner:
+        tool = "pulumi"
+
+        def run(self, target, operation):
+            return StackResult(target.customer, target.environment, target.stack, "pulumi", operation, "succeeded", changes=Changes(create=1))
+
+    recorder = Recorder(HistoryStore.sqlite(tmp_path / "blocker" / "history.sqlite3"))
+    engine = Engine(catalog=Catalog(tmp_path / "c"), home=EngineHome(tmp_path / "home"), runners=lambda _t: Runner(),
+                    listeners=[recorder.stack_done])
+    run = engine.run("acme", "up")
+    assert run.ok and run.exit_code == 0 and len(run.stacks) == 2
+    assert capsys.readouterr().err.count("warning: run history not recorded") == 2
+
+
+def test_listeners_and_on_stack_done_both_see_every_stack(tmp_path):
+    """`engine event` replaces on_stack_done with GitHub feedback; the history listener still records."""
+    shutil.copytree(REPO / "stacks", tmp_path / "c" / "stacks")
+    shutil.copytree(REPO / "examples", tmp_path / "c" / "examples")
+
+    class Runner:
+        tool = "pulumi"
+
+        def run(self, target, operation):
+            return StackResult(target.customer, target.environment, target.stack, "pulumi", operation, "succeeded")
+
+    store = HistoryStore.sqlite(tmp_path / "h.sqlite3")
+    engine = Engine(catalog=Catalog(tmp_path / "c"), home=EngineHome(tmp_path / "home"), runners=lambda _t: Runner(),
+                    listeners=[Recorder(store).stack_done])
+    feedback: list[str] = []
+    engine.on_stack_done = lambda r: feedback.append(r.environment)
+    engine.run("acme", "preview")
+    assert feedback == ["staging", "production"]
+    assert sorted(r["environment"] for r in store.query()) == ["production", "staging"]
+
+
+def test_list_is_not_recorded_and_an_invalid_url_disables_recording(tmp_path, monkeypatch):
+    store = HistoryStore.sqlite(tmp_path / "h.sqlite3")
+    Recorder(store).stack_done(result(operation="list"))
+    assert store.query() == []
+    monkeypatch.setenv("ENGINE_HISTORY_URL", "mysql://nope")
+    warnings: list[str] = []
+    recorder = history.recorder_from_env(tmp_path, warn=warnings.append)
+    recorder.stack_done(result())
+    assert recorder.store is None and warnings and "ENGINE_HISTORY_URL" in warnings[0]
+
+
+def test_engine_history_command(tmp_path):
+    home = tmp_path / "home"
+    store = HistoryStore.sqlite(home / "history.sqlite3")
+    insert(store, result("acme", "staging", create=3), 1)
+    insert(store, result("acme", "production", status="failed", error="boom: quota exceeded", update=1, delete=2), 2)
+    insert(store, result("beta", "staging", operation="destroy", delete=5), 3)
+    empty = tmp_path / "anywhere"
+    empty.mkdir()
+    cli = EngineCLI(home, empty)  # no catalog needed
+
+    table = cli("history", check=0).stdout.splitlines()
+    assert table[0].split()[:3] == ["TIME", "(UTC)", "CUSTOMER/ENV"]
+    assert "beta/staging" in table[1] and "destroy" in table[1] and "+0 ~0 -5" in table[1] and "alice" in table[1]
+    assert "acme/production" in table[2] and "failed" in table[2] and "+0 ~1 -2" in table[2]
+    assert table[3].strip() == "error: boom: quota exceeded"
+    assert "2026-05-20 12:00:57" in table[4] and "+3 ~0 -0" in table[4]
+
+    data = cli("history", "acme", "--json", check=0).json()
+    assert data["history"] == f"sqlite:///{home / 'history.sqlite3'}"
+    assert [(r["environment"], r["changes"]["create"]) for r in data["runs"]] == [("production", 0), ("staging", 3)]
+    assert [r["environment"] for r in cli("history", "acme", "--env", "staging", "--json", check=0).json()["runs"]] == ["staging"]
+    assert len(cli("history", "--limit", "1", "--json", check=0).json()["runs"]) == 1
+    assert "no runs recorded for gamma" in cli("history", "gamma", check=0).stdout
+    assert cli("history", "../etc").code == 2
+
+
+def test_engine_history_with_no_database_yet(tmp_path):
+    empty = tmp_path / "anywhere"
+    empty.mkdir()
+    cli = EngineCLI(tmp_path / "home", empty)
+    assert cli("history", "--json", check=0).json()["runs"] == []
+    assert not (tmp_path / "home" / "history.sqlite3").exists()
