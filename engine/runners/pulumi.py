@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sys
 import time
 from pathlib import Path
@@ -126,7 +127,7 @@ class PulumiRunner:
                                tool=self.tool, operation=operation, status="failed", error=f"{exc.message}. {exc.hint}",
                                duration_s=time.monotonic() - started)
 
-    def _run(self, target: StackTarget, operation: str) -> StackResult:
+    def _run(self, target: StackTarget, operation: str, retried: bool = False) -> StackResult:
         started = time.monotonic()
         result = StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
                              tool=self.tool, operation=operation, status="succeeded")
@@ -177,6 +178,12 @@ class PulumiRunner:
                 raise ValueError(f"unknown operation {operation}")
             result.resources = events.changes
         except auto_errors.ConcurrentUpdateError as exc:
+            notes = self._recover_from_crash(target, exc)
+            if notes and not retried:
+                self.progress(target, "recovered: " + "; ".join(notes))
+                again = self._run(target, operation, retried=True)
+                again.details["recovered"] = notes
+                return again
             result.status = "failed"
             result.error = _lock_message(target, exc)
         except auto_errors.CommandError as exc:
@@ -187,6 +194,35 @@ class PulumiRunner:
             result.duration_s = time.monotonic() - started
         self.progress(target, f"{operation} {result.status}" + (f": {result.changes.describe()}" if result.ok and operation in ("up", "preview", "refresh", "destroy") else ""))
         return result
+
+    def _recover_from_crash(self, target: StackTarget, exc: auto_errors.CommandError) -> list[str]:
+        """After a crash (kill -9) a stack keeps Pulumi's lock and the interrupted update's pending operations.
+
+        Called under the engine's own lock for this stack, so no other engine process on this
+        host is working on it.  A lock is cleared only when it names this host and its process
+        is gone; anything else is left alone and reported with the command to run.
+        """
+        holders = _HOLDER.findall(_clean(str(exc)))
+        if not holders:
+            return []
+        host = socket.gethostname()
+        for who, pid, _when in holders:
+            holder_host = who.rsplit("@", 1)[-1]
+            if holder_host != host or _pid_alive(int(pid)):
+                return []  # a live holder, or another machine's: never cleared implicitly
+        stack = self._stack(target, create=False)
+        if stack is None:
+            return []
+        stack.cancel()
+        notes = [f"cleared the lock of an interrupted run ({who} pid {pid} since {when.strip()}, no longer running)" for who, pid, when in holders]
+        pending = (stack.export_stack().deployment or {}).get("pending_operations") or []
+        if pending:
+            kinds = sorted({p.get("type", "?") for p in pending})
+            # refresh reads every resource back and drops pending creates; the next update re-creates
+            # them idempotently (the local target's providers overwrite their own files).
+            stack.refresh(clear_pending_creates=True, color="never", suppress_progress=True)
+            notes.append(f"resolved {len(pending)} pending operation(s) ({', '.join(kinds)}) with refresh --clear-pending-creates")
+        return notes
 
     def unlock(self, target: StackTarget) -> str:
         """Clear the stack's lock (``pulumi cancel``).  Returns what was done."""
@@ -336,7 +372,22 @@ def _stderr_tail(exc: auto_errors.CommandError) -> str:
     return "\n".join(lines[-8:]) or "pulumi failed without a message"
 
 
-_HOLDER = re.compile(r"created by (?P<who>\S+) \(pid (?P<pid>\d+)\) at (?P<when>[0-9T:\-.+Z ]+)")
+_HOLDER = re.compile(r"created by (?P<who>\S+) \(pid (?P<pid>\d+)\) at (?P<when>[0-9T:\-.+Z]+)")
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs.  A zombie (killed, not yet reaped — common when the parent died too) is dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _lock_message(target: StackTarget, exc: auto_errors.CommandError) -> str:

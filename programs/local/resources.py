@@ -18,11 +18,23 @@ import os
 import secrets
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+def _provisioning_latency() -> None:
+    """``ENGINE_LOCAL_LATENCY_S`` makes each create/update/delete take that long, like a cloud API
+    would: for demos of progress output and for crash-recovery tests that must interrupt a run."""
+    try:
+        delay = float(os.environ.get("ENGINE_LOCAL_LATENCY_S", "0") or 0)
+    except ValueError:
+        delay = 0.0
+    if delay > 0:
+        time.sleep(min(delay, 60.0))
+
 
 # Only these keys of a resource's inputs describe it; everything else is computed.
 _SPEC = "spec"
@@ -58,6 +70,7 @@ class _DocumentProvider(ResourceProvider):
         return {_PATH: path, _SPEC: spec, "kind": self.kind, **self.computed(spec)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        _provisioning_latency()
         path, spec = props[_PATH], props[_SPEC]
         _write_json(Path(path), {"kind": self.kind, _SPEC: spec})
         return CreateResult(id_=path, outs=self._outs(path, spec))
@@ -73,10 +86,12 @@ class _DocumentProvider(ResourceProvider):
         return _diff(olds, news)
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        _provisioning_latency()
         _write_json(Path(id_), {"kind": self.kind, _SPEC: news[_SPEC]})
         return UpdateResult(outs=self._outs(id_, news[_SPEC]))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        _provisioning_latency()
         Path(id_).unlink(missing_ok=True)
         _remove_empty_parents(Path(id_).parent)
 
@@ -146,6 +161,7 @@ class InstanceProvider(ResourceProvider):
         return size
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        _provisioning_latency()
         path, spec = props[_PATH], props[_SPEC]
         size = self._materialize(Path(path), spec)
         return CreateResult(id_=path, outs=self._outs(path, spec, size))
@@ -168,6 +184,7 @@ class InstanceProvider(ResourceProvider):
         return _diff(olds, news)
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        _provisioning_latency()
         disk = Path(id_) / "root.img"
         if disk.exists():
             os.truncate(disk, 0)  # resize to exactly the new size, shrinking too
@@ -175,6 +192,7 @@ class InstanceProvider(ResourceProvider):
         return UpdateResult(outs=self._outs(id_, news[_SPEC], size))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        _provisioning_latency()
         shutil.rmtree(id_, ignore_errors=True)
         _remove_empty_parents(Path(id_).parent)
 
@@ -202,6 +220,7 @@ class DatabaseProvider(ResourceProvider):
         return password
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        _provisioning_latency()
         path, spec = props[_PATH], props[_SPEC]
         password = self._store(Path(path), spec, secrets.token_urlsafe(24))
         return CreateResult(id_=path, outs=self._outs(path, spec, password))
@@ -221,10 +240,12 @@ class DatabaseProvider(ResourceProvider):
         return _diff(olds, news, replace_on=("engine",))  # changing engines means a new database
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        _provisioning_latency()
         password = self._store(Path(id_), news[_SPEC], None)
         return UpdateResult(outs=self._outs(id_, news[_SPEC], password))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        _provisioning_latency()
         Path(id_).unlink(missing_ok=True)
         _remove_empty_parents(Path(id_).parent)
 

@@ -1,0 +1,51 @@
+"""kill -9 in the middle of `up`, at several points: the next run always ends clean."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import ENGINE, SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
+
+TF = 'properties:\n  infrastructure_tools: [terraform]\n  terraform_version: "1.6"\n'
+
+
+def files(cli: EngineCLI, customer: str) -> list[str]:
+    root = cli.home / "local-cloud" / customer / "staging"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.mark.parametrize("tool", ["pulumi", "terraform"])
+def test_kill_minus_nine_during_up_then_the_next_run_ends_clean(tmp_path, tool):
+    root = make_catalog(tmp_path / "c", {"crash": (tenant_record("crash", 30) + (TF if tool == "terraform" else ""), SMALL_CONFIG.format(name="crash-app"))})
+    cli = EngineCLI(tmp_path / "home", root)
+    env = {**cli.env(), "ENGINE_LOCAL_LATENCY_S": "0.4"}  # each resource takes 0.4 s, like a (fast) cloud API
+
+    # reference: what a clean deploy leaves on disk
+    reference = EngineCLI(tmp_path / "ref-home", root)
+    reference("up", "crash", "--env", "staging", check=0)
+    expected = files(reference, "crash")
+
+    recovered_any = False
+    for kill_after in (1.5, 2.5, 3.5, 4.5):
+        proc = subprocess.Popen([*ENGINE, "up", "crash", "--env", "staging", "--quiet"], env=env, cwd=root,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(kill_after)
+        os.killpg(proc.pid, signal.SIGKILL)  # the engine, the tool and its provider plugins, mid-flight
+        proc.wait()
+
+        run = cli("up", "crash", "--env", "staging", "--json")
+        assert run.code == 0, f"after kill at {kill_after}s:\n{run.stdout}\n{run.stderr}"
+        recovered_any |= bool(run.json()["environments"]["staging"]["details"].get("recovered"))
+        preview = cli("preview", "crash", "--env", "staging", "--json", check=0).json()["environments"]["staging"]["changes"]
+        assert (preview["create"], preview["update"], preview["delete"], preview["replace"]) == (0, 0, 0, 0), (kill_after, preview)
+        assert files(cli, "crash") == expected  # nothing orphaned, nothing duplicated
+        assert cli("drift", "crash", "--env", "staging").code == 0
+        cli("destroy", "crash", "--yes", check=0)  # start the next round from nothing
+        assert files(cli, "crash") == []
+    if tool == "pulumi":
+        assert recovered_any  # at least one kill landed mid-update and left Pulumi's lock behind
