@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,11 +57,19 @@ class EngineHome:
         if path.is_file():
             return path.read_text().strip()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        value = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
-        return value
+        # Written whole to a private temp file, then linked into place: concurrent first uses
+        # (parallel drift checks, fan-out) agree on one passphrase and never read half a file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{customer}.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32) + "\n")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process won the race: use its passphrase
+        finally:
+            os.unlink(tmp)
+        return path.read_text().strip()
 
     def ensure_state_dir(self, backend_url: str) -> None:
         """file:// backends must exist before pulumi can use them."""

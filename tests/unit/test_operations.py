@@ -68,3 +68,14 @@ def test_invalid_input_runs_nothing(engine_with, tmp_path):
     with pytest.raises(ConfigError):
         engine.run("acme", "up")
     assert runner.calls == []
+
+
+def test_concurrent_first_use_agrees_on_one_passphrase(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    home = EngineHome(tmp_path / "home")
+    with ThreadPoolExecutor(8) as pool:
+        values = set(pool.map(lambda _i: home.passphrase("acme"), range(32)))
+    assert len(values) == 1 and len(values.pop()) > 30
+    assert oct((tmp_path / "home/secrets/acme.passphrase").stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in (tmp_path / "home/secrets").iterdir()] == ["acme.passphrase"]  # no temp files left
