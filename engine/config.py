@@ -210,7 +210,7 @@ class TenantRecord(Strict):
     source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", max_length=200)] | None = None
     target: Literal["local", "aws"] = "local"
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+-[0-9]$")] = "eu-west-1"
-    network_index: Annotated[int, Field(ge=1, le=250)]
+    network_index: Annotated[int, Field(ge=1, le=1023)]
     state: StateBackend | None = None
     properties: Properties = Field(default_factory=Properties)
     consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)

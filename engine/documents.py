@@ -17,6 +17,9 @@ import yaml
 
 from engine.errors import ConfigError, Problem
 
+# libyaml's parser when PyYAML was built with it (the wheels are): same events and marks, ~5× faster.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 16
 MAX_NODES = 20_000
@@ -105,7 +108,7 @@ def load_text(raw: bytes | str, name: str) -> Document:
 
     _check_events(text, name)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise ConfigError([_problem_from_yaml_error(exc, name, text)]) from None
     if node is None:
@@ -170,7 +173,7 @@ def _check_events(text: str, name: str) -> None:
         raise ConfigError([Problem(name, line, path(), reason)])
 
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_Loader):
             count += 1
             line = event.start_mark.line + 1
             if count > MAX_NODES:

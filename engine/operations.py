@@ -51,6 +51,7 @@ class Engine:
     # Reads a tenant's customer file from its repository when the record has no local `source`.
     remote_source: Callable[[TenantRecord], Tenant] | None = None
     on_stack_done: Callable[[StackResult], None] = field(default=lambda _r: None)
+    _catalog_checked: bool = field(default=False, init=False, repr=False)
     # More subscribers to each finished stack (e.g. the run history), called after on_stack_done.
     listeners: list[Callable[[StackResult], None]] = field(default_factory=list)
 
@@ -70,7 +71,10 @@ class Engine:
             else:
                 tenant = self.catalog.load(customer)
         # CIDRs are derived from network_index: a duplicate anywhere would overlap networks.
-        self.catalog.all_records()
+        # Checked once per Engine: planning a 1,000-tenant fleet must not re-read the catalog per tenant.
+        if not self._catalog_checked:
+            self.catalog.all_records()
+            self._catalog_checked = True
         return tenant
 
     def plan(self, customer: str, environments: list[str] | None = None, tenant: Tenant | None = None) -> list[StackTarget]:

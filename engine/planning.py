@@ -17,6 +17,7 @@ from engine.config import INSTANCE_SHAPES, CustomerConfig, Database, Monitoring,
 from engine.errors import InputError
 
 MANAGED_BY = "managed-infra-engine"
+_FLEET_NET = ipaddress.ip_network("10.0.0.0/8")
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,14 @@ def backend_url(tenant: TenantRecord, settings: Settings) -> str:
 
 
 def network_plan(network_index: int, slot: int) -> dict[str, Any]:
-    """CIDRs for one environment: tenant /16 by index, environment /20 by slot, four /22 subnets.
+    """CIDRs for one environment: tenant /18 of 10.0.0.0/8 by index, environment /22 by slot, four /24 subnets.
 
-    Distinct (index, slot) pairs never overlap, and the catalog guarantees index uniqueness.
+    Room for 1,023 tenants × 16 environments.  Distinct (index, slot) pairs never overlap, and the
+    catalog guarantees index uniqueness.
     """
-    tenant_net = ipaddress.ip_network(f"10.{network_index}.0.0/16")
-    env_net = list(tenant_net.subnets(new_prefix=20))[slot]
-    subnets = list(env_net.subnets(new_prefix=22))
+    base = int(_FLEET_NET.network_address) + network_index * 2**14 + slot * 2**10  # /18 = 2^14 addresses, /22 = 2^10
+    env_net = ipaddress.ip_network((base, 22))
+    subnets = [ipaddress.ip_network((base + i * 256, 24)) for i in range(4)]
     return {
         "vpc_cidr": str(env_net),
         "public_subnets": [str(subnets[0]), str(subnets[1])],

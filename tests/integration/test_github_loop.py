@@ -81,7 +81,7 @@ def test_plan_on_a_pull_request_then_apply(loop):
     assert sorted(d["environment"] for d in deployments) == ["production", "staging"]
     prod = next(d for d in deployments if d["environment"] == "production")
     assert prod["sha"] == SHA2 and prod["production_environment"] is True
-    assert prod["payload"]["engine"]["outputs"]["vpc_cidr"] == "10.1.0.0/20"
+    assert prod["payload"]["engine"]["outputs"]["vpc_cidr"] == "10.0.64.0/22"
     assert prod["payload"]["engine"]["outputs"]["database_password"] == "[secret]"
     assert [s["state"] for s in prod["statuses"]] == ["success"]
     assert latest_status(server, SHA2, "infra/production")["description"].startswith("applied: 12 create")

@@ -25,8 +25,8 @@ def test_two_tenants_are_isolated(tmp_path):
     cli = EngineCLI(tmp_path / "home", root)
     acme = cli("up", "acme", "--env", "staging", "--json", check=0).json()
     beta = cli("up", "beta", "--env", "staging", "--json", check=0).json()
-    assert acme["environments"]["staging"]["outputs"]["vpc_cidr"] == "10.1.16.0/20"
-    assert beta["environments"]["staging"]["outputs"]["vpc_cidr"] == "10.2.16.0/20"
+    assert acme["environments"]["staging"]["outputs"]["vpc_cidr"] == "10.0.68.0/22"
+    assert beta["environments"]["staging"]["outputs"]["vpc_cidr"] == "10.0.132.0/22"
 
     # separate state locations and passphrases
     state = cli.home / "state"

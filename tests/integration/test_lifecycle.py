@@ -18,8 +18,8 @@ def test_up_twice_drift_refresh_and_destroy(cli: EngineCLI):
     # 1. first deploy: both environments, outputs printed, secrets masked
     first = cli("up", "acme", check=0)
     assert "acme/staging  [pulumi] up: ok" in first.stdout and "acme/production  [pulumi] up: ok" in first.stdout
-    assert "vpc_cidr           10.1.16.0/20" in first.stdout  # staging slot 1
-    assert "vpc_cidr           10.1.0.0/20" in first.stdout  # production slot 0
+    assert "vpc_cidr           10.0.68.0/22" in first.stdout  # staging slot 1
+    assert "vpc_cidr           10.0.64.0/22" in first.stdout  # production slot 0
     assert "database_password  [secret]" in first.stdout
 
     db = cli.home / "local-cloud/acme/production/database/acme-shop.sqlite3"
@@ -61,7 +61,7 @@ def test_up_twice_drift_refresh_and_destroy(cli: EngineCLI):
 
     # 4. outputs and list read the stacks without running the program
     outputs = cli("outputs", "acme", "--json", check=0).json()["environments"]
-    assert outputs["staging"]["outputs"]["instance_ips"] == ["10.1.24.10"]
+    assert outputs["staging"]["outputs"]["instance_ips"] == ["10.0.70.10"]
     assert outputs["production"]["outputs"]["database_password"] == "[secret]"
     listed = cli("list", "acme", "--json", check=0).json()["environments"]
     assert listed["staging"]["details"]["resource_count"] > 10

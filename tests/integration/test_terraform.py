@@ -35,10 +35,10 @@ def test_terraform_lifecycle_looks_like_pulumi_from_the_outside(tf_cli: EngineCL
     first = cli("up", "tfco", "--json", check=0).json()
     staging = first["environments"]["staging"]
     assert staging["tool"] == "terraform" and staging["status"] == "succeeded"
-    assert staging["changes"]["create"] == 11 and staging["outputs"]["vpc_cidr"] == "10.3.16.0/20"
+    assert staging["changes"]["create"] == 11 and staging["outputs"]["vpc_cidr"] == "10.0.196.0/22"
     assert staging["outputs"]["database_connection"] == "[secret]"
     assert "app@tfco-staging.local" not in json.dumps(first)  # the sensitive value never appears
-    assert first["environments"]["production"]["outputs"]["instance_ips"] == ["10.3.8.10", "10.3.12.10"]
+    assert first["environments"]["production"]["outputs"]["instance_ips"] == ["10.0.194.10", "10.0.195.10"]
 
     second = cli("up", "tfco", "--json", check=0).json()
     for env in ("staging", "production"):

@@ -27,7 +27,7 @@ def test_pulumi_stack_receives_a_terraform_stacks_outputs(tmp_path):
     run = cli("up", "app", "--env", "staging", "--json", check=0).json()["environments"]["staging"]
     assert run["tool"] == "pulumi"
     network = json.loads((cli.home / "local-cloud/app/staging/network/network.json").read_text())
-    assert network["spec"]["peers"] == [{"customer": "shared", "vpc_cidr": "10.8.16.0/20", "instance_type": "t3.micro"}]
+    assert network["spec"]["peers"] == [{"customer": "shared", "vpc_cidr": "10.2.4.0/22", "instance_type": "t3.micro"}]
 
     again = cli("up", "app", "--env", "staging", "--json", check=0).json()["environments"]["staging"]["changes"]
     assert (again["create"], again["update"], again["delete"]) == (0, 0, 0)

@@ -61,9 +61,9 @@ def by_type(rec: Recorder, typ: str):
 def test_network_has_public_and_private_subnets_with_routing():
     rec = run_program(settings_for("staging"))
     (vpc,) = by_type(rec, "aws:ec2/vpc:Vpc")
-    assert vpc.inputs["cidrBlock"] == "10.9.16.0/20"
+    assert vpc.inputs["cidrBlock"] == "10.2.68.0/22"
     subnets = by_type(rec, "aws:ec2/subnet:Subnet")
-    assert sorted(s.inputs["cidrBlock"] for s in subnets) == ["10.9.16.0/22", "10.9.20.0/22", "10.9.24.0/22", "10.9.28.0/22"]
+    assert sorted(s.inputs["cidrBlock"] for s in subnets) == ["10.2.68.0/24", "10.2.69.0/24", "10.2.70.0/24", "10.2.71.0/24"]
     assert len(by_type(rec, "aws:ec2/routeTable:RouteTable")) == 2
     assert len(by_type(rec, "aws:ec2/routeTableAssociation:RouteTableAssociation")) == 4
     assert len(by_type(rec, "aws:ec2/natGateway:NatGateway")) == 1
@@ -103,6 +103,6 @@ def test_every_taggable_resource_carries_customer_environment_and_managed_by(env
 
 def test_consumed_tenant_networks_are_peered():
     settings = settings_for("staging")
-    settings["upstream"] = {"shared": {"vpc_id": "vpc-0abc", "vpc_cidr": "10.8.0.0/20"}, "other": {"vpc_cidr": "10.7.0.0/20"}}
+    settings["upstream"] = {"shared": {"vpc_id": "vpc-0abc", "vpc_cidr": "10.2.0.0/22"}, "other": {"vpc_cidr": "10.1.192.0/22"}}
     (peer,) = by_type(run_program(settings), "aws:ec2/vpcPeeringConnection:VpcPeeringConnection")
     assert peer.name == "peer-shared" and peer.inputs["peerVpcId"] == "vpc-0abc" and peer.inputs["autoAccept"] is True

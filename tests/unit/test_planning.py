@@ -62,7 +62,7 @@ def test_each_customer_gets_its_own_backend():
 
 
 def test_networks_never_overlap_across_customers_and_environments():
-    nets = [ipaddress.ip_network(network_plan(index, slot)["vpc_cidr"]) for index in range(1, 251) for slot in range(16)]
+    nets = [ipaddress.ip_network(network_plan(index, slot)["vpc_cidr"]) for index in range(1, 1024) for slot in range(16)]
     assert len(set(nets)) == len(nets)
     # spot-check pairwise overlap on a sample that crosses customers and slots
     sample = nets[::97]
