@@ -196,3 +196,22 @@ def test_the_plan_step_of_an_apply_flow_keeps_the_final_status_pending(loop):
     cli("event", "repository_dispatch", event, "--env", "staging", check=0)  # the apply-staging job, after approval
     assert latest_status(server, SHA, "infra/staging")["description"].startswith("applied: ")
     assert latest_status(server, SHA, "infra/staging")["state"] == "success"
+
+
+def test_github_app_installation_auth(loop):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    cli, server, tmp = loop
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    env = cli.env()
+    env.pop("GITHUB_TOKEN")
+    env.update({"ENGINE_GITHUB_APP_ID": "123", "ENGINE_GITHUB_APP_PRIVATE_KEY": pem})
+    run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=21))
+    assert run.code == 0, run.stdout + run.stderr
+    paths = [r["path"] for r in server.requests]
+    assert f"/repos/{OWNER}/{REPO}/installation" in paths
+    assert any(p.startswith("/app/installations/") and p.endswith("/access_tokens") for p in paths)
+    assert latest_status(server, SHA, "infra/staging")["state"] == "success"
+    assert "BEGIN PRIVATE KEY" not in run.stdout + run.stderr

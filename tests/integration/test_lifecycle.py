@@ -107,3 +107,30 @@ def test_a_failing_resource_is_reported_clearly_and_stops_the_rollout(cli: Engin
     assert "Traceback" not in run.stdout + run.stderr
     assert production["status"] == "skipped"
     assert not (cli.home / "local-cloud/acme/production").exists()  # production was never touched
+
+
+def test_two_concurrent_ups_on_one_stack(cli: EngineCLI):
+    import subprocess
+
+    from tests.conftest import ENGINE
+
+    env = {**cli.env(), "ENGINE_LOCAL_LATENCY_S": "0.3"}
+
+    def start(*extra: str) -> subprocess.Popen:
+        return subprocess.Popen([*ENGINE, "up", "acme", "--env", "staging", "--json", "--quiet", *extra], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, cwd=cli.catalog)
+
+    first, second = start(), start()
+    results = [(p.wait(timeout=300), json.loads(p.stdout.read())) for p in (first, second)]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 1], results
+    loser = next(data for code, data in results if code == 1)["environments"]["staging"]
+    assert loser["error"].startswith("stack acme/staging is locked by ") and ", up) since " in loser["error"]
+
+    # with a lock timeout the second one waits its turn instead, and finds nothing left to do
+    first, second = start("--lock-timeout", "120"), start("--lock-timeout", "120")
+    waited = [(p.wait(timeout=300), json.loads(p.stdout.read())) for p in (first, second)]
+    assert [code for code, _ in waited] == [0, 0], waited
+    locks = cli.home / "state/acme/.pulumi/locks"
+    assert not [p for p in locks.rglob("*.json")]  # no lock left behind
+    assert cli("preview", "acme", "--env", "staging", "--json", check=0).json()["environments"]["staging"]["changes"]["create"] == 0
