@@ -8,7 +8,9 @@ and host named.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,8 +43,6 @@ class AnsibleStep:
         return {"all": {"children": {"app": {"hosts": hosts}}}}
 
     def run(self, target: StackTarget, result: StackResult) -> StackResult:
-        import ansible_runner  # imported here: the Pulumi/Terraform paths never pay for it
-
         started = time.monotonic()
         outputs = {k: v for k, v in result.outputs.items() if v != SECRET_MASK}
         extravars = {
@@ -55,39 +55,70 @@ class AnsibleStep:
         }
         private = self.home.work_dir(target.customer, target.environment) / "ansible"
         private.mkdir(parents=True, exist_ok=True)
+        job = {"private_data_dir": str(private), "project_dir": str(self.playbook_dir), "playbook": "site.yml",
+               "inventory": self._inventory(target, outputs), "extravars": extravars}
         self.progress(target, "ansible started")
-        tasks: list[str] = []
-
-        def on_event(event: dict) -> bool:
-            data = event.get("event_data") or {}
-            if event.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("task"):
-                tasks.append(data["task"])
-                self.progress(target, f"ansible   {data['task']} ({'changed' if data.get('res', {}).get('changed') else 'ok'})")
-            return True
-
-        bin_dir = str(Path(sys.executable).parent)
-        run = ansible_runner.run(
-            private_data_dir=str(private),
-            project_dir=str(self.playbook_dir),
-            playbook="site.yml",
-            inventory=self._inventory(target, outputs),
-            extravars=extravars,
-            envvars={"PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]), "ANSIBLE_NOCOLOR": "1",
-                     "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_LOCALHOST_WARNING": "0"},
-            quiet=True,
-            event_handler=on_event,
-            rotate_artifacts=5,
-        )
-        stats = run.stats or {}
-        changed = sum((stats.get("changed") or {}).values())
-        step = {"status": "succeeded" if run.rc == 0 else "failed", "changed": changed, "tasks": len(tasks),
-                "artifacts": str(Path(run.config.artifact_dir)), "duration_s": round(time.monotonic() - started, 2)}
+        # A fresh process runs ansible-runner: it forks (pexpect), and forking this process — which
+        # holds Pulumi's gRPC threads — breaks the child ("epoll_wait error: Bad file descriptor").
+        proc = subprocess.Popen([sys.executable, "-m", "engine.runners.ansible"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=str(self.playbook_dir),
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(PLAYBOOKS.parent), os.environ.get("PYTHONPATH", "")])})
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(job))
+        proc.stdin.close()
+        step: dict = {}
+        for line in proc.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "task" in message:
+                self.progress(target, f"ansible   {message['task']} ({'changed' if message.get('changed') else 'ok'})")
+            elif "result" in message:
+                step = message["result"]
+        stderr = proc.stderr.read() if proc.stderr else ""
+        proc.wait()
+        if not step:
+            step = {"status": "failed", "changed": 0, "tasks": 0, "artifacts": str(private / "artifacts"),
+                    "error": (stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:300]}
+        step["duration_s"] = round(time.monotonic() - started, 2)
+        error = step.pop("error", None)
         result.details["ansible"] = step
-        if run.rc != 0:
+        if step["status"] != "succeeded":
             result.status = "failed"
-            result.error = "ansible: " + _failure(run)
-        self.progress(target, f"ansible {step['status']} ({changed} changed)")
+            result.error = "ansible: " + (error or "failed")
+        self.progress(target, f"ansible {step['status']} ({step['changed']} changed)")
         return result
+
+
+def _child() -> int:
+    """Runs in its own process: one ansible-runner job from stdin, JSON lines on stdout."""
+    import ansible_runner
+
+    job = json.loads(sys.stdin.read())
+    tasks: list[str] = []
+
+    def on_event(event: dict) -> bool:
+        data = event.get("event_data") or {}
+        if event.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("task"):
+            tasks.append(data["task"])
+            print(json.dumps({"task": data["task"], "changed": bool(data.get("res", {}).get("changed"))}), flush=True)
+        return True
+
+    bin_dir = str(Path(sys.executable).parent)
+    run = ansible_runner.run(
+        **job,
+        envvars={"PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]), "ANSIBLE_NOCOLOR": "1",
+                 "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_LOCALHOST_WARNING": "0"},
+        quiet=True, event_handler=on_event, rotate_artifacts=5,
+    )
+    stats = run.stats or {}
+    result = {"status": "succeeded" if run.rc == 0 else "failed", "changed": sum((stats.get("changed") or {}).values()),
+              "tasks": len(tasks), "artifacts": str(Path(run.config.artifact_dir))}
+    if run.rc != 0:
+        result["error"] = _failure(run)
+    print(json.dumps({"result": result}), flush=True)
+    return 0
 
 
 def _failure(run) -> str:
@@ -97,4 +128,13 @@ def _failure(run) -> str:
             res = data.get("res") or {}
             msg = res.get("msg") or res.get("stderr") or "failed"
             return f"task '{data.get('task', '?')}' failed on {data.get('host', '?')}: {str(msg).splitlines()[0][:300]}"
-    return f"ansible-playbook exited with {run.rc} (status {run.status})"
+    stdout = ""
+    try:
+        stdout = " ".join(run.stdout.read().strip().splitlines()[-3:])[:300]
+    except (AttributeError, OSError, ValueError):
+        pass
+    return f"ansible-playbook exited with {run.rc} (status {run.status})" + (f": {stdout}" if stdout else "")
+
+
+if __name__ == "__main__":
+    sys.exit(_child())
