@@ -23,12 +23,9 @@ import platform
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
-import urllib.request
-import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -192,6 +189,8 @@ def _locked(lock) -> bool:
 
 
 def _fetch(url: str) -> bytes:
+    import urllib.request  # only when a download is attempted: keeps every other command's start-up fast
+
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp:  # noqa: S310 - fixed https URLs
         return resp.read()
 
@@ -228,6 +227,8 @@ def _download(name: str, version: str, bin_dir: Path, progress: Progress) -> str
     archive = _verified_archive(name, url, sums, progress)
     if archive is None:
         return None
+    import tarfile
+    import zipfile
     if url.endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(archive)) as zf:
             zf.extract(name, bin_dir)
@@ -466,6 +467,7 @@ def _download_actionlint(version: str, bin_dir: Path, progress: Progress) -> str
     archive = _verified_archive("actionlint", url, ACTIONLINT_CHECKSUMS.format(v=version), progress)
     if archive is None:
         return None
+    import tarfile
     with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
         member = tf.getmember("actionlint")
         tf.extract(member, bin_dir, filter="data")
