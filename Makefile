@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
 #   make demo   deploy the example customer `acme` to the local target (no cloud account, no token)
-#   make test   run the whole suite (unit + integration with the real pulumi CLI)
+#   make test   run the whole suite (unit + integration with the real pulumi, tofu, ansible,
+#               actionlint, moto's S3 server, PostgreSQL and a local GitHub API server)
 # Both bootstrap what they need (virtualenv, packages, pinned binaries) and reuse caches:
 # pip's cache, Go's module cache, and the engine's tool cache (~/.cache/managed-infra-engine/tools).
 
@@ -15,7 +16,7 @@ SUDO    = $(if $(filter 0,$(shell id -u)),,sudo)
 help:
 	@echo "make demo   - deploy the example customer acme locally and print its outputs"
 	@echo "make test   - run the whole test suite"
-	@echo "make tools  - build/install the pinned pulumi and tofu binaries into the tool cache"
+	@echo "make tools  - build/install the pinned pulumi, tofu and actionlint (and the local OpenTofu provider) into the tool cache"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
