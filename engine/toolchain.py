@@ -158,21 +158,36 @@ def ensure(name: str, *, progress: Progress = _stderr_progress, allow_install: b
         tool = _cached(name, version)  # another process may have finished it meanwhile
         if tool:
             return tool
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root.parent))
-        try:
+
+        def build(staging: Path) -> dict:
             (staging / "bin").mkdir()
             if name == "actionlint":
-                source = _download_actionlint(version, staging / "bin", progress) or _go_build_actionlint(version, staging / "bin", progress)
+                got = _download_actionlint(version, staging / "bin", progress) or _go_build_actionlint(version, staging / "bin", progress)
             else:
-                source = _download(name, version, staging / "bin", progress) or _go_build(name, version, staging / "bin", progress)
-            (staging / ".complete").write_text(json.dumps({"version": version, "source": source, "installed_at": time.time()}))
-            if root.exists():
-                shutil.rmtree(root)
-            os.replace(staging, root)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+                got = _download(name, version, staging / "bin", progress) or _go_build(name, version, staging / "bin", progress)
+            return {"version": version, "source": got}
+
+        source = _install_atomically(root, build)["source"]
     progress(f"{name} v{version} ready in {root / 'bin'} (from {source})")
     return Tool(name, version, root / "bin", source)
+
+
+def _install_atomically(dest: Path, build: Callable[[Path], dict]) -> dict:
+    """Build into a staging dir next to ``dest``, mark it complete, then rename it into place.
+
+    An interrupted build leaves only a staging dir (never a half-filled ``dest``); the
+    ``.complete`` marker is what every cache lookup checks.  Callers hold the install lock.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        info = build(staging)
+        (staging / ".complete").write_text(json.dumps({**info, "installed_at": time.time()}))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return info
 
 
 def _locked(lock) -> bool:
@@ -424,18 +439,16 @@ def ensure_provider_mirror(*, progress: Progress = _stderr_progress, allow_insta
         fcntl.flock(lock, fcntl.LOCK_EX)
         if binary.is_file() and (mirror / ".complete").is_file():
             return mirror
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=mirror.parent))
-        try:
+
+        def build(staging: Path) -> dict:
             out = staging / binary.relative_to(mirror)
             out.parent.mkdir(parents=True)
             progress("building the enginelocal OpenTofu provider (about a minute the first time)")
-            _run_with_heartbeat(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], src, _go_env(staging), "compiling the enginelocal provider", progress)
-            (staging / ".complete").write_text(json.dumps({"source_digest": key, "installed_at": time.time()}))
-            if mirror.exists():
-                shutil.rmtree(mirror)
-            os.replace(staging, mirror)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            _run_with_heartbeat(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], src, _go_env(staging),
+                                "compiling the enginelocal provider", progress)
+            return {"source_digest": key}
+
+        _install_atomically(mirror, build)
     progress(f"enginelocal provider ready in {mirror}")
     return mirror
 

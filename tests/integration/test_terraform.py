@@ -116,13 +116,19 @@ def test_engine_lock_names_the_holder_then_waits_when_asked(tf_cli: EngineCLI):
     assert all(p.read_text() == "" for p in (cli.home / "locks").rglob("*.lock"))  # released: no holder recorded
 
 
-def test_concurrent_ups_on_s3_state(tmp_path, s3_server, monkeypatch):  # noqa: F811 - pytest fixture
+@pytest.fixture
+def s3_tf(tmp_path, s3_server, monkeypatch):  # noqa: F811 - pytest fixture
+    """A terraform-tagged tenant whose state lives on the S3 server."""
     endpoint, client = s3_server
     url = f'"s3://fleet-state/tf?region=us-east-1&endpoint={endpoint}&use_path_style=true"'
     root = make_catalog(tmp_path / "c", {"tfco": (tenant_record("tfco", 3) + TF_PROPS + f"state:\n  url: {url}\n", SMALL_CONFIG.format(name="tf-shop"))})
     for k, v in CREDS.items():
         monkeypatch.setenv(k, v)
-    cli = EngineCLI(tmp_path / "home", root)
+    return EngineCLI(tmp_path / "home", root), client
+
+
+def test_concurrent_ups_on_s3_state(s3_tf):
+    cli, client = s3_tf
     cmd = lambda: subprocess.Popen(  # noqa: E731
         [*ENGINE, "up", "tfco", "--env", "staging", "--json", "--lock-timeout", "120"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli.env(), cwd=cli.catalog)
@@ -136,14 +142,9 @@ def test_concurrent_ups_on_s3_state(tmp_path, s3_server, monkeypatch):  # noqa: 
     assert (again["create"], again["update"], again["delete"]) == (0, 0, 0)
 
 
-def test_a_state_lock_held_elsewhere_is_named(tmp_path, s3_server, monkeypatch):  # noqa: F811 - pytest fixture
+def test_a_state_lock_held_elsewhere_is_named(s3_tf):
     """Another machine holds OpenTofu's S3 lock file: the run fails naming it, and nothing changes."""
-    endpoint, client = s3_server
-    url = f'"s3://fleet-state/tf?region=us-east-1&endpoint={endpoint}&use_path_style=true"'
-    root = make_catalog(tmp_path / "c", {"tfco": (tenant_record("tfco", 3) + TF_PROPS + f"state:\n  url: {url}\n", SMALL_CONFIG.format(name="tf-shop"))})
-    for k, v in CREDS.items():
-        monkeypatch.setenv(k, v)
-    cli = EngineCLI(tmp_path / "home", root)
+    cli, client = s3_tf
     cli("up", "tfco", "--env", "staging", check=0)
     before = client.get_object(Bucket="fleet-state", Key="tf/tfco/terraform/staging.tfstate")["Body"].read()
     lock = {"ID": "5e3f1c2a-0000-4000-8000-00000000beef", "Operation": "OperationTypeApply", "Info": "", "Who": "deployer@ci-runner-9",
