@@ -61,6 +61,11 @@ def stack_lock(lock_dir: Path, customer: str, environment: str, operation: str, 
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = _read_holder(path)
+                    for _ in range(10):  # the holder writes its details just after taking the lock
+                        if holder is not None:
+                            break
+                        time.sleep(0.1)
+                        holder = _read_holder(path)
                     who = holder.describe() if holder else "another engine process"
                     raise StackLockedError(
                         f"stack {customer}/{environment} is locked by {who}",
