@@ -179,6 +179,7 @@ def _install_atomically(dest: Path, build: Callable[[Path], dict]) -> dict:
     ``.complete`` marker is what every cache lookup checks.  Callers hold the install lock.
     """
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the shared cache from other users
     try:
         info = build(staging)
         (staging / ".complete").write_text(json.dumps({**info, "installed_at": time.time()}))
