@@ -66,6 +66,28 @@ def _normalize(value: Any) -> Any:
     return None if value is None else str(value)
 
 
+def _redact(location: str) -> str:
+    """A URL without credentials (userinfo, query) for messages."""
+    if "://" not in location:
+        return location
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(location)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _as_property_value(value: Any) -> Any:
+    """Expected values as GitHub stores them: strings, or lists of strings (multi-select)."""
+    if isinstance(value, list):
+        return [_as_property_value(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return None if value is None else str(value)
+
+
 def load_source(location: str) -> dict[str, dict[str, Any]]:
     """A CMDB export: ``{repository: {property: expected value}}``.
 
@@ -78,7 +100,7 @@ def load_source(location: str) -> dict[str, dict[str, Any]]:
             with urllib.request.urlopen(location, timeout=15) as resp:  # noqa: S310 - the provider's own CMDB URL
                 raw = resp.read(MAX_SOURCE_BYTES + 1)
         except OSError as exc:
-            raise InputError(f"cannot fetch the source of truth {location}: {exc}") from None
+            raise InputError(f"cannot fetch the source of truth {_redact(location)}: {type(exc).__name__}") from None
         name = location.split("?", 1)[0]
     else:
         path = Path(location)
@@ -88,32 +110,33 @@ def load_source(location: str) -> dict[str, dict[str, Any]]:
             raise InputError(f"cannot read the source of truth {location}: {exc.strerror}") from None
         name = path.name
     if len(raw) > MAX_SOURCE_BYTES:
-        raise InputError(f"source of truth {location} is larger than {MAX_SOURCE_BYTES} bytes")
+        raise InputError(f"source of truth {_redact(location)} is larger than {MAX_SOURCE_BYTES} bytes")
     text = raw.decode("utf-8", errors="strict")
     rows: list[dict[str, Any]]
     if name.endswith(".csv"):
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or "repository" not in reader.fieldnames:
-            raise InputError(f"{location}: a CSV source of truth needs a 'repository' column")
+            raise InputError(f"{_redact(location)}: a CSV source of truth needs a 'repository' column")
         rows = []
         for row in reader:
             rows.append({k: (v.split("|") if v and "|" in v else v) for k, v in row.items() if k and v not in (None, "")})
     else:
-        data = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+        # YAML 1.1 would read `1.10` as the number 1.1: load scalars as strings (BaseLoader)
+        data = json.loads(text) if name.endswith(".json") else yaml.load(text, Loader=yaml.BaseLoader)
         if isinstance(data, dict):
             rows = [{"repository": repo, **(props or {})} for repo, props in data.items()]
         elif isinstance(data, list):
             rows = [r for r in data if isinstance(r, dict)]
         else:
-            raise InputError(f"{location}: expected a list of rows or a mapping of repositories")
+            raise InputError(f"{_redact(location)}: expected a list of rows or a mapping of repositories")
     result: dict[str, dict[str, Any]] = {}
     import re
 
     for number, row in enumerate(rows, start=2):
         repo = str(row.get("repository", ""))
         if not re.fullmatch(REPOSITORY_PATTERN, repo):
-            raise InputError(f"{location}: row {number}: {repo[:60]!r} is not an owner/name repository")
-        result[repo] = {k: v for k, v in row.items() if k != "repository"}
+            raise InputError(f"{_redact(location)}: row {number}: {repo[:60]!r} is not an owner/name repository")
+        result[repo] = {k: _as_property_value(v) for k, v in row.items() if k != "repository"}
     return result
 
 

@@ -114,11 +114,21 @@ def scan(engine: Engine, targets: list[StackTarget], parallel: int = 4, remediat
     """Check every target (at most ``parallel`` at once); optionally remediate the drifted ones that may be."""
     started = time.monotonic()
     runners = {tool: engine.runners(tool) for tool in sorted({t.tool for t in targets})}
+    # upstream stacks may use a tool none of the targets use; _with_upstream_outputs adds those runners
 
     def check(target: StackTarget) -> StackDrift:
         drift = StackDrift(target, runners[target.tool].run(target, "drift"))
         if remediate and drift.state == "drifted" and may_remediate(target):
-            drift.remediation = runners[target.tool].run(target, "remediate")
+            desired = target
+            if target.upstreams:
+                # the desired state includes what the tenant consumes; without it, remediation would tear down peerings
+                resolved = engine._with_upstream_outputs(target, runners)
+                if isinstance(resolved, str):
+                    drift.remediation = StackResult(target.customer, target.environment, f"{target.project}/{target.stack}", target.tool,
+                                                    "remediate", "failed", error=f"not remediated: {resolved}")
+                    return drift
+                desired = resolved
+            drift.remediation = runners[target.tool].run(desired, "remediate")
             drift.remediation.details["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             drift.after_remediation = runners[target.tool].run(target, "drift")
         return drift

@@ -88,7 +88,7 @@ class Engine:
         for upstream in tenant.record.consumes:
             if upstream.customer == tenant.record.customer:
                 raise InputError(f"tenant {tenant.record.customer!r} cannot consume its own outputs")
-            other = self.catalog.load(upstream.customer)
+            other = self.load(upstream.customer)  # local source or the customer's repository, like any tenant
             for target in targets:
                 for ref in target.upstreams:
                     if ref.customer == upstream.customer and ref.environment not in other.config.environments:

@@ -61,8 +61,7 @@ class AnsibleStep:
         # A fresh process runs ansible-runner: it forks (pexpect), and forking this process — which
         # holds Pulumi's gRPC threads — breaks the child ("epoll_wait error: Bad file descriptor").
         proc = subprocess.Popen([sys.executable, "-m", "engine.runners.ansible"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=str(self.playbook_dir),
-                                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(PLAYBOOKS.parent), os.environ.get("PYTHONPATH", "")])})
+                                stderr=subprocess.PIPE, text=True, cwd=str(self.playbook_dir), env=_child_env())
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(job))
         proc.stdin.close()
@@ -89,6 +88,15 @@ class AnsibleStep:
             result.error = "ansible: " + (error or "failed")
         self.progress(target, f"ansible {step['status']} ({step['changed']} changed)")
         return result
+
+
+def _child_env() -> dict[str, str]:
+    """Only what Ansible needs: ansible-runner records its whole environment in the artifacts,
+    so passphrases, tokens and cloud credentials of the engine's process must not be in it."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["PYTHONPATH"] = str(PLAYBOOKS.parent)
+    return env
 
 
 def _child() -> int:
