@@ -190,6 +190,14 @@ class GitHubAPI:
             return None
         return base64.b64decode(data.get("content") or "")
 
+    def default_branch_head(self, repository: str) -> tuple[str, str]:
+        """(default branch, the commit it points at now)."""
+        owner, name = repository.split("/", 1)
+        gh = self.client(repository)
+        branch = gh.rest.repos.get(owner, name).parsed_data.default_branch
+        ref = gh.rest.git.get_ref(owner, name, f"heads/{branch}").json()
+        return branch, ref["object"]["sha"]
+
     def custom_properties(self, repository: str) -> dict[str, Any]:
         owner, name = repository.split("/", 1)
         resp = self.client(repository).rest.repos.custom_properties_for_repos_get_repository_values(owner, name)

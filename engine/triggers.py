@@ -77,6 +77,14 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
     repository = request.feedback_repository or record.repository
     feedback = Feedback(api, repository, request.sha, request.pr, request.mode, run_url, requested_mode=request.requested_mode)
 
+    if request.mode == "apply" and request.feedback_repository is None:
+        # Only what is on the customer's default branch is applied — not a PR head a dispatch names, and
+        # not an older commit whose run was queued behind a newer one.
+        branch, head = api.default_branch_head(record.repository)
+        if head != request.sha:
+            feedback._status("apply", "failure", f"superseded: {request.sha[:7]} is not the head of {branch} ({head[:7]}); nothing applied")
+            raise InputError(f"{request.sha[:12]} is not the head of {record.repository}'s {branch} ({head[:12]}): only the default branch is applied",
+                             hint="this run was superseded by a newer commit, or the event named a commit that was never merged")
     record = apply_custom_properties(record, api.custom_properties(record.repository))
     # A customer PR is read at its commit; manager-repo events read the customer's default branch.
     ref = request.sha if request.feedback_repository is None else None

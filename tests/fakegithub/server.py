@@ -896,6 +896,19 @@ class FakeGitHub:
 
     # -- repository --------------------------------------------------------
 
+    def _get_git_ref(self, ctx: "_Ctx") -> _Reply:
+        """GET /repos/{owner}/{repo}/git/ref/{ref}, e.g. ``heads/main`` (refs set with ``set_ref``)."""
+        r = self._need_repo(ctx)
+        ref = ctx.params["ref"]
+        short = ref.split("/", 1)[1] if ref.startswith(("heads/", "tags/")) else ref
+        sha = r["refs"].get(ref) or r["refs"].get(short)
+        if sha is None:
+            raise _Abort(self._error(404, "Not Found", ctx.op))
+        full = f"{ctx.params['owner']}/{ctx.params['repo']}"
+        return _Reply(200, {"ref": f"refs/{ref}", "node_id": "REF_" + sha[:8],
+                            "url": self._api(f"/repos/{full}/git/refs/{ref}"),
+                            "object": {"type": "commit", "sha": sha, "url": self._api(f"/repos/{full}/git/commits/{sha}")}})
+
     def _get_repo(self, ctx: "_Ctx") -> _Reply:
         r = self._need_repo(ctx)
         created = _iso(r["created_at"])
@@ -1782,6 +1795,7 @@ class _Ctx:
 # index at startup, so a renamed path in a githubkit upgrade fails loudly.
 _ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/repos/{owner}/{repo}"): "_get_repo",
+    ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"): "_get_git_ref",
     ("POST", "/repos/{owner}/{repo}/dispatches"): "_dispatch",
     ("GET", "/rate_limit"): "_rate_limit",
     ("GET", "/repos/{owner}/{repo}/contents/{path}"): "_get_content",

@@ -28,6 +28,7 @@ def loop(tmp_path, github_server):  # noqa: F811
     root = make_catalog(tmp_path / "catalog", {"acme": (record, None)})
     github_server.add_repo(OWNER, REPO, properties={"infrastructure_tools": ["pulumi"]})
     github_server.put_file(OWNER, REPO, SHA, "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))
+    github_server.set_ref(OWNER, REPO, "main", SHA)  # main's head; apply only deploys the head
     cli = EngineCLI(tmp_path / "home", root)
     env = cli.env()
     env.update({"GITHUB_API_URL": github_server.url, "GITHUB_TOKEN": "test-token", "GITHUB_SERVER_URL": "https://github.example",
@@ -74,6 +75,7 @@ def test_plan_on_a_pull_request_then_apply(loop):
 
     # merge → apply on the default branch: deployments with outputs, secrets masked
     server.put_file(OWNER, REPO, SHA2, "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))
+    server.set_ref(OWNER, REPO, "main", SHA2)  # merged
     applied = cli("event", "repository_dispatch", dispatch(tmp, "apply.json", customer="acme", sha=SHA2, ref="refs/heads/main", mode="apply"),
                   "--json", check=0).json()
     assert applied["environments"]["production"]["changes"]["create"] == 12
@@ -215,3 +217,14 @@ def test_github_app_installation_auth(loop):
     assert any(p.startswith("/app/installations/") and p.endswith("/access_tokens") for p in paths)
     assert latest_status(server, SHA, "infra/staging")["state"] == "success"
     assert "BEGIN PRIVATE KEY" not in run.stdout + run.stderr
+
+
+
+def test_only_the_default_branch_head_is_applied(loop):
+    cli, server, tmp = loop
+    server.put_file(OWNER, REPO, SHA2, "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))  # a PR head, not merged
+    run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA2, pr=30, mode="apply"))
+    assert run.code == 2 and "is not the head of acme-org/app's main" in run.stderr
+    status = latest_status(server, SHA2, "infra/apply")
+    assert status["state"] == "failure" and status["description"].startswith("superseded: 2222222 is not the head of main (1111111)")
+    assert not (cli.home / "state").exists() and server.deployments(OWNER, REPO) == []
