@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.catalog import check_customer_id
+from engine.errors import InputError
 
 
 def default_home() -> Path:
@@ -56,6 +57,11 @@ class EngineHome:
         path = self.root / "secrets" / f"{customer}.passphrase"
         if path.is_file():
             return path.read_text().strip()
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            # A runner is thrown away after the job: a passphrase generated here would be lost with it
+            # and the customer's state could never be decrypted again.
+            raise InputError(f"no secrets passphrase for customer {customer!r} on this runner",
+                             hint=f"set ENGINE_PASSPHRASE_{customer.upper().replace('-', '_')} (the manager workflows take them from the ENGINE_PASSPHRASES secret)")
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Written whole to a private temp file, then linked into place: concurrent first uses
         # (parallel drift checks, fan-out) agree on one passphrase and never read half a file.

@@ -102,8 +102,22 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
     environments = list(request.environments) or None
     targets = engine.plan(request.customer, environments, tenant)
     feedback.started(targets)
-    engine.on_stack_done = feedback.stack_done
-    result = engine.run(request.customer, request.operation, environments, tenant)
+    reported: set[str] = set()
+
+    def done(stack_result) -> None:
+        reported.add(stack_result.environment)
+        feedback.stack_done(stack_result)
+
+    engine.on_stack_done = done
+    try:
+        result = engine.run(request.customer, request.operation, environments, tenant)
+    except BaseException as exc:
+        # Nothing may stay "pending" forever: customers' wait-for-infra jobs would hang.
+        reason = exc.message if isinstance(exc, InputError) else f"run aborted: {type(exc).__name__}"
+        for target in targets:
+            if target.environment not in reported:
+                feedback._status(target.environment, "error", reason)
+        raise
     return TriggerOutcome(request=request, result=result, feedback=feedback)
 
 
