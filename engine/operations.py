@@ -8,6 +8,8 @@ other front ends (GitHub events, schedules) reuse the same path.
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -133,6 +135,9 @@ class Engine:
         for target in targets:
             if target.tool not in runners:
                 runners[target.tool] = self.runners(target.tool)
+        if operation in ("up", "preview", "refresh", "destroy"):
+            for target in targets:
+                _refuse_tool_switch(target)
         for tool, runner in runners.items():
             prepare = getattr(runner, "prepare", None)
             if prepare is not None:
@@ -171,6 +176,35 @@ class Engine:
             result.stacks.append(stack_result)
             self._stack_done(stack_result)
         return result
+
+
+def _refuse_tool_switch(target: StackTarget) -> None:
+    """A stack deployed with one tool must not be deployed again with the other.
+
+    Pulumi and Terraform keep state in different places; switching `infrastructure_tools` on a
+    deployed environment would create a second copy of everything and orphan the first.
+    (Checked for file:// state; for s3:// the same layout applies but is not listed here.)
+    """
+    if not target.backend_url.startswith("file://"):
+        return
+    root = Path(target.backend_url[len("file://"):])
+    pulumi_state = root / ".pulumi" / "stacks" / target.project / f"{target.stack}.json"
+    terraform_state = root / "terraform" / f"{target.environment}.tfstate"
+    other = {"terraform": ("Pulumi", pulumi_state), "pulumi": ("Terraform", terraform_state)}.get(target.tool)
+    if other is None or not other[1].is_file():
+        return
+    try:
+        data = json.loads(other[1].read_text())
+    except (OSError, ValueError):
+        return
+    resources = data.get("resources") if other[0] == "Terraform" else ((data.get("checkpoint") or {}).get("latest") or {}).get("resources")
+    empty = not resources
+    if not empty:
+        raise InputError(
+            f"{target.fqn} was deployed with {other[0]}, but its tenant now selects {target.tool} (infrastructure_tools)",
+            hint=f"switching tools would create a second copy and orphan the first: destroy {target.fqn} with {other[0]} first "
+                 f"(select it again, `engine destroy {target.customer} --env {target.environment} --yes`), then switch",
+        )
 
 
 def unsupported_tool(tool: str) -> Runner:

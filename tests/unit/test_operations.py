@@ -79,3 +79,16 @@ def test_concurrent_first_use_agrees_on_one_passphrase(tmp_path):
     assert len(values) == 1 and len(values.pop()) > 30
     assert oct((tmp_path / "home/secrets/acme.passphrase").stat().st_mode & 0o777) == "0o600"
     assert [p.name for p in (tmp_path / "home/secrets").iterdir()] == ["acme.passphrase"]  # no temp files left
+
+
+def test_switching_tools_on_a_deployed_stack_is_refused(engine_with, tmp_path):
+    runner = FakeRunner()
+    engine = engine_with(runner)
+    state = tmp_path / "home/state/acme/terraform"
+    state.mkdir(parents=True)
+    (state / "staging.tfstate").write_text('{"version": 4, "resources": [{"type": "enginelocal_document"}]}')
+    with pytest.raises(Exception) as err:  # acme selects pulumi, but staging holds Terraform state
+        engine.run("acme", "up")
+    assert "was deployed with Terraform" in str(err.value) and runner.calls == []
+    (state / "staging.tfstate").write_text('{"version": 4, "resources": []}')  # destroyed: switching is fine
+    assert engine.run("acme", "up").ok
