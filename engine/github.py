@@ -198,6 +198,15 @@ class GitHubAPI:
         ref = gh.rest.git.get_ref(owner, name, f"heads/{branch}").json()
         return branch, ref["object"]["sha"]
 
+    def authenticated_login(self, repository: str) -> str | None:
+        """The token's own login, or None for a GitHub App installation (GitHub answers 403 there)."""
+        try:
+            return self.client(repository).rest.users.get_authenticated().json()["login"]
+        except RequestFailed as exc:
+            if exc.response.status_code in (401, 403):
+                return None
+            raise
+
     def custom_properties(self, repository: str) -> dict[str, Any]:
         owner, name = repository.split("/", 1)
         resp = self.client(repository).rest.repos.custom_properties_for_repos_get_repository_values(owner, name)

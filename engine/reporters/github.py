@@ -169,9 +169,21 @@ class Feedback:
 
     # -- idempotent writes -------------------------------------------------
 
+    def _is_mine(self, comment: dict) -> bool:
+        """Written by the engine: the token's own user, or (App installation) a bot.
+
+        Anyone can post a comment starting with the marker; the engine must never edit theirs.
+        """
+        if not hasattr(self, "_login"):
+            self._login = self.api.authenticated_login(self.repository)
+        user = comment.get("user") or {}
+        if self._login is not None:
+            return user.get("login") == self._login
+        return user.get("type") == "Bot" or comment.get("performed_via_github_app") is not None
+
     def _find_comment(self, mark: str) -> int | None:
         comments = self.api.comments(self.repository, self.pr)
-        mine = [c for c in comments if (c.get("body") or "").startswith(mark)]
+        mine = [c for c in comments if (c.get("body") or "").startswith(mark) and self._is_mine(c)]
         return mine[0]["id"] if mine else None
 
     def upsert_comment(self, customer: str, environment: str, body: str) -> None:

@@ -896,6 +896,16 @@ class FakeGitHub:
 
     # -- repository --------------------------------------------------------
 
+    def _get_authenticated_user(self, ctx: "_Ctx") -> _Reply:
+        """GET /user: the token's user; installation tokens get 403 like on GitHub."""
+        login = self._actor(ctx.headers)
+        if login.endswith("[bot]"):
+            return self._error(403, "Resource not accessible by integration", ctx.op)
+        now = _iso(datetime.now(timezone.utc))
+        return _Reply(200, self._user(login) | {
+            "name": None, "company": None, "blog": "", "location": None, "email": None, "hireable": None, "bio": None,
+            "public_repos": 0, "public_gists": 0, "followers": 0, "following": 0, "created_at": now, "updated_at": now})
+
     def _get_git_ref(self, ctx: "_Ctx") -> _Reply:
         """GET /repos/{owner}/{repo}/git/ref/{ref}, e.g. ``heads/main`` (refs set with ``set_ref``)."""
         r = self._need_repo(ctx)
@@ -1796,6 +1806,7 @@ class _Ctx:
 _ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/repos/{owner}/{repo}"): "_get_repo",
     ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"): "_get_git_ref",
+    ("GET", "/user"): "_get_authenticated_user",
     ("POST", "/repos/{owner}/{repo}/dispatches"): "_dispatch",
     ("GET", "/rate_limit"): "_rate_limit",
     ("GET", "/repos/{owner}/{repo}/contents/{path}"): "_get_content",

@@ -228,3 +228,19 @@ def test_only_the_default_branch_head_is_applied(loop):
     status = latest_status(server, SHA2, "infra/apply")
     assert status["state"] == "failure" and status["description"].startswith("superseded: 2222222 is not the head of main (1111111)")
     assert not (cli.home / "state").exists() and server.deployments(OWNER, REPO) == []
+
+
+def test_a_look_alike_comment_by_someone_else_is_never_edited(loop):
+    cli, server, tmp = loop
+    server.tokens.add("intruder-token")
+    server.token_logins["intruder-token"] = "mallory"
+    import httpx
+
+    fake = "<!-- managed-infra-engine:acme/staging -->\n✅ No changes (trust me)"
+    httpx.post(f"{server.url}/repos/{OWNER}/{REPO}/issues/40/comments", json={"body": fake},
+               headers={"Authorization": "token intruder-token", "Accept": "application/vnd.github+json"}).raise_for_status()
+    cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=40), check=0)
+    comments = server.comments(OWNER, REPO, 40)
+    assert next(c for c in comments if c["user"]["login"] == "mallory")["body"] == fake  # untouched
+    engine_staging = [c for c in comments if c["user"]["login"] != "mallory" and "`acme` / `staging`" in c["body"]]
+    assert len(engine_staging) == 1 and "**Plan: 11 to create**" in engine_staging[0]["body"]
