@@ -22,7 +22,9 @@ reach the runner's log and never a file.
 3. Empty values are removed: an unset secret or variable arrives as ``""``, which some
    SDKs treat differently from "not set".
 
-Then the command replaces this process (its exit code is the step's).
+Then the command runs as a child (its exit code is the step's).  With OIDC, the token file
+is refreshed every 4 minutes while it runs: GitHub's OIDC tokens expire after about 5 minutes,
+and every pulumi/tofu/provider process re-reads the file when it assumes the role.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
 
 CUSTOMER_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -61,9 +66,7 @@ def passphrases(env: dict[str, str]) -> None:
         env["ENGINE_PASSPHRASE_" + customer.upper().replace("-", "_")] = value
 
 
-def aws_oidc(env: dict[str, str]) -> None:
-    if not env.get("AWS_ROLE_ARN") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
-        return
+def _oidc_token(env: dict[str, str]) -> str:
     url, token = env.get("ACTIONS_ID_TOKEN_REQUEST_URL"), env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
     if not url or not token:
         fail("AWS_ROLE_ARN is set but the job cannot request an OIDC token: add `permissions: id-token: write` to the job")
@@ -74,11 +77,34 @@ def aws_oidc(env: dict[str, str]) -> None:
     except Exception as exc:  # noqa: BLE001
         fail(f"could not get a GitHub OIDC token for AWS: {type(exc).__name__}")
     print(f"::add-mask::{jwt}", flush=True)
-    fd, path = tempfile.mkstemp(prefix="aws-web-identity-", dir=env.get("RUNNER_TEMP") or None)
-    with os.fdopen(fd, "w") as fh:  # mkstemp: mode 600
-        fh.write(jwt)
+    return jwt
+
+
+def _write_private(path: str, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))  # mode 600
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)  # atomic: a reader never sees half a token
+
+
+def aws_oidc(env: dict[str, str]) -> bool:
+    """Set up the web-identity token file; True when it must be kept fresh."""
+    if not env.get("AWS_ROLE_ARN") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        return False
+    directory = tempfile.mkdtemp(prefix="aws-web-identity-", dir=env.get("RUNNER_TEMP") or None)
+    path = os.path.join(directory, "token")
+    _write_private(path, _oidc_token(env))
     env["AWS_WEB_IDENTITY_TOKEN_FILE"] = path
     env.setdefault("AWS_ROLE_SESSION_NAME", f"managed-infra-engine-{env.get('GITHUB_RUN_ID', 'local')}")
+    return True
+
+
+def _refresh_forever(env: dict[str, str], stop: "threading.Event") -> None:
+    while not stop.wait(240):
+        try:
+            _write_private(env["AWS_WEB_IDENTITY_TOKEN_FILE"], _oidc_token(env))
+        except SystemExit:
+            print("::warning title=Engine credentials::could not refresh the OIDC token; the next AWS call may fail", flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -92,13 +118,18 @@ def main(argv: list[str]) -> None:
         if env.get(name) == "":
             del env[name]
     passphrases(env)
-    aws_oidc(env)
+    refresh = aws_oidc(env)
     sys.stdout.flush()
-    if output:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(fd, 1)
-        os.close(fd)
-    os.execvpe(argv[0], argv, env)
+    stdout = open(output, "w", opener=lambda p, f: os.open(p, f, 0o600)) if output else None
+    stop = threading.Event()
+    if refresh:
+        threading.Thread(target=_refresh_forever, args=(env, stop), daemon=True).start()
+    child = subprocess.Popen(argv, env=env, stdout=stdout)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the runner cancels a job with SIGINT/SIGTERM: pass it on
+        signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
+    code = child.wait()
+    stop.set()
+    sys.exit(code)
 
 
 if __name__ == "__main__":
