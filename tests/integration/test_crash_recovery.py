@@ -14,6 +14,21 @@ from tests.conftest import ENGINE, SMALL_CONFIG, EngineCLI, make_catalog, tenant
 TF = 'properties:\n  infrastructure_tools: [terraform]\n  terraform_version: "1.6"\n'
 
 
+def kill_leftovers(home) -> None:
+    """pulumi starts provider plugins in their own process groups: after a kill -9 of the run they
+    are orphaned and wait forever. Stop the ones that belong to this test's ENGINE_HOME."""
+    marker = f"ENGINE_HOME={home}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if marker in fh.read().split(b"\0"):
+                    os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
 def files(cli: EngineCLI, customer: str) -> list[str]:
     root = cli.home / "local-cloud" / customer / "staging"
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -35,8 +50,9 @@ def test_kill_minus_nine_during_up_then_the_next_run_ends_clean(tmp_path, tool):
         proc = subprocess.Popen([*ENGINE, "up", "crash", "--env", "staging", "--quiet"], env=env, cwd=root,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(kill_after)
-        os.killpg(proc.pid, signal.SIGKILL)  # the engine, the tool and its provider plugins, mid-flight
+        os.killpg(proc.pid, signal.SIGKILL)  # the engine and the tool, mid-flight
         proc.wait()
+        kill_leftovers(cli.home)  # …and the provider plugins pulumi started in their own process groups
 
         run = cli("up", "crash", "--env", "staging", "--json")
         assert run.code == 0, f"after kill at {kill_after}s:\n{run.stdout}\n{run.stderr}"
