@@ -214,6 +214,8 @@ class TenantRecord(Strict):
     state: StateBackend | None = None
     properties: Properties = Field(default_factory=Properties)
     consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)
+    # GitHub logins allowed to send this tenant's dispatches (empty: anyone who can dispatch to the manager).
+    allowed_senders: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$")]] = Field(default_factory=list)
     # Where drift issues are opened: the customer's repository or the manager's (GITHUB_REPOSITORY).
     drift_issues: Literal["customer", "manager"] = "customer"
     # Which GitHub custom properties of the customer's repository may override `properties` above.

@@ -7,6 +7,7 @@ the commit, the pull request and the mode, and each is checked here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class RunRequest:
     # Where feedback goes when it is not the customer's repository (manager-repo pull_request/push events).
     feedback_repository: str | None = None
     requested_mode: str | None = None  # what the event asked for; differs from `mode` in the plan step of an apply flow
+    sender: str | None = None  # the GitHub login that sent the event
 
     @property
     def operation(self) -> str:
@@ -115,6 +117,15 @@ def _check_event_name(event_name: str) -> None:
 def parse_event(event_name: str, payload: dict, name: str = "event", *, customer: str | None = None, mode: str | None = None,
                 environments: tuple[str, ...] = ()) -> RunRequest:
     """Validate ``payload`` of ``event_name`` into a ``RunRequest``.  Raises ``InputError``."""
+    request = _parse_event(event_name, payload, name, customer=customer, mode=mode, environments=environments)
+    sender = (payload.get("sender") or {}).get("login") if isinstance(payload.get("sender"), dict) else None
+    if isinstance(sender, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?", sender):
+        return dataclasses.replace(request, sender=sender)
+    return request
+
+
+def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | None, mode: str | None,
+                 environments: tuple[str, ...]) -> RunRequest:
     _check_event_name(event_name)
     if event_name == "repository_dispatch":
         if payload.get("action") != DISPATCH_TYPE:

@@ -74,6 +74,9 @@ def remote_tenant(api: GitHubAPI, record: TenantRecord, ref: str | None = None) 
 def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None) -> TriggerOutcome:
     """Run what ``request`` asks and report it.  Raises ``InputError`` for bad input (after reporting it)."""
     record = engine.catalog.record(request.customer)
+    if record.allowed_senders and request.sender not in record.allowed_senders:
+        raise InputError(f"{request.sender or 'an unknown sender'} may not trigger runs for customer {record.customer!r}",
+                         hint=f"allowed_senders in stacks/{record.customer}.yml lists who may")
     repository = request.feedback_repository or record.repository
     feedback = Feedback(api, repository, request.sha, request.pr, request.mode, run_url, requested_mode=request.requested_mode)
 

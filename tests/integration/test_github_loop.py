@@ -38,9 +38,10 @@ def loop(tmp_path, github_server):  # noqa: F811
     return cli, github_server, tmp_path
 
 
-def dispatch(tmp_path: Path, name: str = "event.json", **client_payload) -> str:
+def dispatch(tmp_path: Path, name: str = "event.json", sender: str = "acme-bot", **client_payload) -> str:
     path = tmp_path / name
-    path.write_text(json.dumps({"action": "infra-change", "client_payload": client_payload, "repository": {"full_name": "provider/manager"}}))
+    path.write_text(json.dumps({"action": "infra-change", "client_payload": client_payload, "repository": {"full_name": "provider/manager"},
+                                "sender": {"login": sender}}))
     return str(path)
 
 
@@ -244,3 +245,14 @@ def test_a_look_alike_comment_by_someone_else_is_never_edited(loop):
     assert next(c for c in comments if c["user"]["login"] == "mallory")["body"] == fake  # untouched
     engine_staging = [c for c in comments if c["user"]["login"] != "mallory" and "`acme` / `staging`" in c["body"]]
     assert len(engine_staging) == 1 and "**Plan: 11 to create**" in engine_staging[0]["body"]
+
+
+
+def test_only_allowed_senders_may_trigger_a_tenant(loop):
+    cli, server, tmp = loop
+    record = cli.catalog / "stacks" / "acme.yml"
+    record.write_text(record.read_text() + "allowed_senders: [acme-bot]\n")
+    denied = cli("event", "repository_dispatch", dispatch(tmp, "denied.json", sender="mallory", customer="acme", sha=SHA, pr=50))
+    assert denied.code == 2 and "mallory may not trigger runs for customer 'acme'" in denied.stderr
+    assert server.writes() == []
+    cli("event", "repository_dispatch", dispatch(tmp, "allowed.json", customer="acme", sha=SHA, pr=50), check=0)
