@@ -167,23 +167,30 @@ def _operation(name: str, help_text: str, needs_yes: bool = False, fleet: bool =
     return command
 
 
+def _select_customers(engine: Engine, customers: tuple[str, ...], all_customers: bool, changed_from: Path | None) -> list[str]:
+    """Named customers, every customer (--all), or those affected by a list of changed files."""
+    from engine import fanout
+
+    if all_customers:
+        return [r.customer for r in engine.catalog.all_records()]
+    if changed_from is not None:
+        try:
+            paths = changed_from.read_text().splitlines()
+        except OSError as exc:
+            raise InputError(f"cannot read {changed_from}: {exc.strerror}") from None
+        return fanout.changed_customers(engine.catalog, paths)
+    return [check_customer_id(c) for c in customers]
+
+
 def _fleet(obj: Context, operation: str, all_customers: bool, changed_from: Path | None, environments: tuple[str, ...],
            parallel: int, lock_timeout: float, quiet: bool, as_json: bool) -> None:
     """The same operation over many customers, each in its own process, ``parallel`` at a time."""
     from engine import fanout
 
     engine = obj.engine()
-    if all_customers:
-        customers = [r.customer for r in engine.catalog.all_records()]
-    else:
-        try:
-            paths = changed_from.read_text().splitlines()  # type: ignore[union-attr]
-        except OSError as exc:
-            raise InputError(f"cannot read {changed_from}: {exc.strerror}") from None
-        customers = fanout.changed_customers(engine.catalog, paths)
-    for customer in customers:
-        engine.plan(customer, [e for e in environments if e in engine.load(customer).config.environments] or None)  # validate all first
-    tools = {t.tool for c in customers for t in engine.plan(c)}
+    customers = _select_customers(engine, (), all_customers, changed_from)
+    # everything is loaded, validated and planned before the first process starts
+    tools = {t.tool for t in engine.plan_many(customers, list(environments) or None)}
     if "pulumi" in tools:
         toolchain.ensure("pulumi")  # resolve once, before fanning out: children never race on installs
     if "terraform" in tools:
@@ -360,11 +367,9 @@ def drift(obj: Context, customers: tuple[str, ...], all_customers: bool, environ
 
     if all_customers == bool(customers):
         raise InputError("name customers or pass --all (not both)")
-    for c in customers:
-        check_customer_id(c)
     progress = LiveProgress(enabled=sys.stderr.isatty() or bool(os.environ.get("ENGINE_PROGRESS")))
     engine = obj.engine(progress)
-    names = [r.customer for r in engine.catalog.all_records()] if all_customers else list(customers)
+    names = _select_customers(engine, customers, all_customers, None)
     index, total = drift_mod.parse_shard(shard)
     load_errors: list = []
     targets = drift_mod.select_targets(engine, names, list(environments) or None, (index, total), load_errors)
@@ -445,18 +450,8 @@ def matrix_command(obj: Context, customers: tuple[str, ...], all_customers: bool
     from engine import fanout
 
     engine = obj.engine()
-    if all_customers:
-        names = [r.customer for r in engine.catalog.all_records()]
-    elif changed_from:
-        names = fanout.changed_customers(engine.catalog, changed_from.read_text().splitlines())
-    else:
-        names = [check_customer_id(c) for c in customers]
-    targets = []
-    for name in names:
-        envs = [e for e in environments if e in engine.load(name).config.environments] if environments else None
-        if environments and not envs:
-            continue
-        targets += [(t.customer, t.environment, t.tool) for t in engine.plan(name, envs)]
+    names = _select_customers(engine, customers, all_customers, changed_from)
+    targets = [(t.customer, t.environment, t.tool) for t in engine.plan_many(names, list(environments) or None)]
     click.echo(json.dumps(fanout.matrix(targets), separators=(",", ":")))
 
 

@@ -64,3 +64,11 @@ def write_section(path: Path | None, title: str, body: str) -> None:
     pattern = re.compile(rf"## {re.escape(title)}\n.*?(?=\n## |\Z)", re.S)
     text = pattern.sub(section.rstrip("\n") + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def speedup_table(rows: list[tuple[int, float]], stacks: int) -> str:
+    """Markdown: wall time, throughput and speed-up per worker count (the first row is the baseline)."""
+    base = rows[0][1]
+    lines = ["| Workers | Wall time (s) | Stacks/s | Speed-up vs 1 worker |", "| ---: | ---: | ---: | ---: |"]
+    lines += [f"| {w} | {s:.1f} | {stacks / s:.2f} | {base / s:.2f}× |" for w, s in rows]
+    return "\n".join(lines)

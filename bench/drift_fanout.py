@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import engine, machine, make_fleet, timed, write_section  # noqa: E402
+from bench.common import engine, machine, make_fleet, speedup_table, timed, write_section  # noqa: E402
 
 
 def main() -> int:
@@ -37,12 +37,11 @@ def main() -> int:
     for workers in [int(w) for w in args.workers.split(",")]:
         best = min(timed(lambda: engine(home, catalog, "drift", "--all", "--parallel", str(workers), "--json")) for _ in range(args.repeat))
         rows.append((workers, best))
-    base = rows[0][1]
-    table = "\n".join(f"| {w} | {s:.1f} | {stacks / s:.2f} | {base / s:.2f}× |" for w, s in rows)
+    table = speedup_table(rows, stacks)
     body = (f"`engine drift --all` over {stacks} stacks ({args.tenants} tenants × 2 environments, half Pulumi, half OpenTofu, "
             f"local target), all in sync, best of {args.repeat} runs, measured on {machine()}. Deploying them first took {deploy_s:.0f} s.\n\n"
             f"Reproduce: `.venv/bin/python bench/drift_fanout.py --tenants {args.tenants} --workers {args.workers} --write docs/PERFORMANCE.md`\n\n"
-            f"| Workers | Wall time (s) | Stacks/s | Speed-up vs 1 worker |\n| ---: | ---: | ---: | ---: |\n{table}\n")
+            f"{table}\n")
     write_section(args.write, "Drift fan-out", body)
     return 0
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import engine, machine, make_fleet, timed, write_section  # noqa: E402
+from bench.common import engine, machine, make_fleet, speedup_table, timed, write_section  # noqa: E402
 
 
 def main() -> int:
@@ -39,13 +39,12 @@ def main() -> int:
         summary = json.loads(out[0])["summary"]
         assert summary["succeeded"] == stacks, summary
         rows.append((workers, secs))
-    base = rows[0][1]
-    table = "\n".join(f"| {w} | {s:.1f} | {stacks / s:.2f} | {base / s:.2f}× |" for w, s in rows)
+    table = speedup_table(rows, stacks)
     body = (f"No-op `engine up --all` over {stacks} stacks ({args.tenants} tenants × 2 environments, one in three on OpenTofu, "
             f"local target), each customer in its own process; one run per worker count; measured on {machine()}. "
             f"Deploying them first (4 workers) took {deploy_s:.0f} s.\n\n"
             f"Reproduce: `.venv/bin/python bench/fanout_throughput.py --tenants {args.tenants} --workers {args.workers} --write docs/PERFORMANCE.md`\n\n"
-            f"| Workers | Wall time (s) | Stacks/s | Speed-up vs 1 worker |\n| ---: | ---: | ---: | ---: |\n{table}\n\n"
+            f"{table}\n\n"
             f"On 2 cores the curve flattens past 2 workers: each stack is CPU-bound (Python program, pulumi engine, provider "
             f"process); more workers only help when stacks wait on a remote API, as real cloud stacks do.")
     write_section(args.write, "Fan-out throughput", body)

@@ -88,24 +88,16 @@ def select_targets(engine: Engine, customers: list[str], environments: list[str]
     """All targets of ``customers`` in a stable order, then this shard's share of them.
 
     A customer whose configuration cannot be loaded is recorded in ``errors`` (when given)
-    instead of stopping the scan of everyone else.
+    instead of stopping the scan of everyone else; each shard reports its share of them.
     """
     index, total = shard
-    targets: list[StackTarget] = []
-    for position, customer in enumerate(sorted(customers)):
-        try:
-            envs = environments
-            if environments:
-                known = set(engine.load(customer).config.environments)
-                envs = [e for e in environments if e in known]
-                if not envs:
-                    continue
-            targets.extend(engine.plan(customer, envs))
-        except EngineError as exc:
-            if errors is None:
-                raise
-            if position % total == index - 1:  # each shard reports its share of the broken customers
-                errors.append(StackResult(customer, "*", f"{customer}/*", "-", "drift", "failed", error=exc.message))
+    order = {c: i for i, c in enumerate(sorted(customers))}
+
+    def broken(customer: str, exc: EngineError) -> None:
+        if order[customer] % total == index - 1:
+            errors.append(StackResult(customer, "*", f"{customer}/*", "-", "drift", "failed", error=exc.message))  # type: ignore[union-attr]
+
+    targets = engine.plan_many(customers, environments, broken if errors is not None else None)
     return [t for i, t in enumerate(targets) if i % total == index - 1]
 
 
@@ -114,7 +106,7 @@ def scan(engine: Engine, targets: list[StackTarget], parallel: int = 4, remediat
     """Check every target (at most ``parallel`` at once); optionally remediate the drifted ones that may be."""
     started = time.monotonic()
     runners = {tool: engine.runners(tool) for tool in sorted({t.tool for t in targets})}
-    # upstream stacks may use a tool none of the targets use; _with_upstream_outputs adds those runners
+    # upstream stacks may use a tool none of the targets use; with_upstream_outputs adds those runners
 
     def check(target: StackTarget) -> StackDrift:
         drift = StackDrift(target, runners[target.tool].run(target, "drift"))
@@ -122,7 +114,7 @@ def scan(engine: Engine, targets: list[StackTarget], parallel: int = 4, remediat
             desired = target
             if target.upstreams:
                 # the desired state includes what the tenant consumes; without it, remediation would tear down peerings
-                resolved = engine._with_upstream_outputs(target, runners)
+                resolved = engine.with_upstream_outputs(target, runners)
                 if isinstance(resolved, str):
                     drift.remediation = StackResult(target.customer, target.environment, f"{target.project}/{target.stack}", target.tool,
                                                     "remediate", "failed", error=f"not remediated: {resolved}")

@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 
 from engine.catalog import Catalog, Tenant
 from engine.config import TenantRecord
-from engine.errors import InputError
+from engine.errors import EngineError, InputError
 from engine.home import EngineHome
 from engine.planning import Settings, StackTarget, plan_targets
 from engine.results import SECRET_MASK, RunResult, StackResult
@@ -85,6 +85,29 @@ class Engine:
         self._check_upstreams(tenant, targets)
         return targets
 
+    def plan_many(self, customers: list[str], environments: list[str] | None = None,
+                  on_error: Callable[[str, EngineError], None] | None = None) -> list[StackTarget]:
+        """Targets of many customers in a stable order (sorted ids, environments in file order).
+
+        With ``environments``, customers that have none of them are left out.  A customer that
+        cannot be loaded goes to ``on_error`` when given (a fleet scan goes on), else raises.
+        """
+        targets: list[StackTarget] = []
+        for customer in sorted(customers):
+            try:
+                envs = environments
+                if environments:
+                    known = self.load(customer).config.environments
+                    envs = [e for e in environments if e in known]
+                    if not envs:
+                        continue
+                targets.extend(self.plan(customer, envs))
+            except EngineError as exc:
+                if on_error is None:
+                    raise
+                on_error(customer, exc)
+        return targets
+
     def _check_upstreams(self, tenant: Tenant, targets: list[StackTarget]) -> None:
         """Every consumed stack must exist in the catalog: checked before anything runs."""
         for upstream in tenant.record.consumes:
@@ -99,7 +122,7 @@ class Engine:
                             hint=f"set 'environment' under consumes in stacks/{tenant.record.customer}.yml",
                         )
 
-    def _with_upstream_outputs(self, target: StackTarget, runners: dict[str, Runner]) -> StackTarget | str:
+    def with_upstream_outputs(self, target: StackTarget, runners: dict[str, Runner]) -> StackTarget | str:
         """The target with its upstream stacks' outputs filled in, or the reason they can't be read."""
         values: dict[str, dict] = {}
         for ref in target.upstreams:
@@ -153,7 +176,7 @@ class Engine:
                                            error=f"not run because {failed.environment} failed")
             else:
                 if target.upstreams and operation in ("up", "preview"):
-                    resolved = self._with_upstream_outputs(target, runners)
+                    resolved = self.with_upstream_outputs(target, runners)
                     if isinstance(resolved, str):
                         stack_result = StackResult(customer=target.customer, environment=target.environment,
                                                    stack=f"{target.project}/{target.stack}", tool=target.tool, operation=operation,

@@ -68,7 +68,7 @@ def remote_tenant(api: GitHubAPI, record: TenantRecord, ref: str | None = None) 
     if raw is None:
         raise ConfigError([Problem(shown, None, "<document>", "file not found in the repository" + (" at this commit" if ref else ""))])
     config = validate_document(load_text(raw, shown), CustomerConfig)
-    return Tenant(record=record, config=config, record_path=None, config_path=None)  # type: ignore[arg-type]
+    return Tenant(record=record, config=config, record_path=None, config_path=None)  # type: ignore[arg-type] - not local files
 
 
 def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None) -> TriggerOutcome:
@@ -85,22 +85,16 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
         # not an older commit whose run was queued behind a newer one.
         branch, head = api.default_branch_head(record.repository)
         if head != request.sha:
-            feedback._status("apply", "failure", f"superseded: {request.sha[:7]} is not the head of {branch} ({head[:7]}); nothing applied")
+            feedback.status("apply", "failure", f"superseded: {request.sha[:7]} is not the head of {branch} ({head[:7]}); nothing applied")
             raise InputError(f"{request.sha[:12]} is not the head of {record.repository}'s {branch} ({head[:12]}): only the default branch is applied",
                              hint="this run was superseded by a newer commit, or the event named a commit that was never merged")
-    record = apply_custom_properties(record, api.custom_properties(record.repository))
     # A customer PR is read at its commit; manager-repo events read the customer's default branch.
     ref = request.sha if request.feedback_repository is None else None
-    shown = f"{record.repository}/{record.config_path}" + (f"@{request.sha[:7]}" if ref else "")
-    raw = api.file_at(record.repository, record.config_path, ref)
     try:
-        if raw is None:
-            raise ConfigError([Problem(shown, None, "<document>", "file not found in the repository at this commit")])
-        config = validate_document(load_text(raw, shown), CustomerConfig)
+        tenant = remote_tenant(api, record, ref)
     except ConfigError as exc:
         feedback.config_rejected(record.customer, record.config_path, exc.problems)
         raise
-    tenant = Tenant(record=record, config=config, record_path=engine.catalog.stacks_dir / f"{record.customer}.yml", config_path=None)  # type: ignore[arg-type]
 
     environments = list(request.environments) or None
     targets = engine.plan(request.customer, environments, tenant)
@@ -119,7 +113,7 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
         reason = exc.message if isinstance(exc, InputError) else f"run aborted: {type(exc).__name__}"
         for target in targets:
             if target.environment not in reported:
-                feedback._status(target.environment, "error", reason)
+                feedback.status(target.environment, "error", reason)
         raise
     return TriggerOutcome(request=request, result=result, feedback=feedback)
 

@@ -112,7 +112,7 @@ class Feedback:
     def _plan_step_of_apply(self) -> bool:
         return self.mode == "plan" and self.requested_mode == "apply"
 
-    def _status(self, environment: str, state: str, description: str, stage: str | None = None) -> None:
+    def status(self, environment: str, state: str, description: str, stage: str | None = None) -> None:
         if not self.sha:
             return
         body = {"state": state, "context": status_context(environment, stage), "description": _clip(description)}
@@ -130,11 +130,11 @@ class Feedback:
         for target in targets:
             if self._plan_step_of_apply:
                 # the final infra/<env> status stays pending until the apply (after any approval) reports
-                self._status(target.environment, "pending", f"planning with {target.tool} before apply…")
-                self._status(target.environment, "pending", f"planning with {target.tool}…", stage="plan")
+                self.status(target.environment, "pending", f"planning with {target.tool} before apply…")
+                self.status(target.environment, "pending", f"planning with {target.tool}…", stage="plan")
             else:
                 verb = "planning" if self.mode == "plan" else "deploying"
-                self._status(target.environment, "pending", f"{verb} with {target.tool}…")
+                self.status(target.environment, "pending", f"{verb} with {target.tool}…")
 
     def stack_done(self, result: StackResult) -> None:
         if result.status == "succeeded":
@@ -146,13 +146,13 @@ class Feedback:
         else:
             state, description = "failure", (result.error or "failed").splitlines()[0]
         if self._plan_step_of_apply:
-            self._status(result.environment, state, description, stage="plan")
+            self.status(result.environment, state, description, stage="plan")
             if state == "success":
-                self._status(result.environment, "pending", f"planned ({result.changes.describe()}); waiting for apply")
+                self.status(result.environment, "pending", f"planned ({result.changes.describe()}); waiting for apply")
             else:
-                self._status(result.environment, state, f"plan failed: {description}")
+                self.status(result.environment, state, f"plan failed: {description}")
         else:
-            self._status(result.environment, state, description)
+            self.status(result.environment, state, description)
         if self.pr:
             self.upsert_comment(result.customer, result.environment,
                                 render_comment(result, mode=self.mode, sha=self.sha, run_url=self.run_url))
@@ -163,7 +163,7 @@ class Feedback:
         first = problems[0] if problems else None
         summary = (f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}; line {first.line}: {first.key_path}: {first.reason}"
                    if first else f"{path} is invalid")
-        self._status("configuration", "failure", summary)
+        self.status("configuration", "failure", summary)
         if self.pr:
             self.upsert_comment(customer, "configuration", render_config_error(customer, path, problems, sha=self.sha, run_url=self.run_url))
 
