@@ -248,18 +248,3 @@ def scan(api: GitHubAPI, tenants: list[tuple[str, str]], policy: Policy, source:
                 with open(audit_log, "a") as fh:
                     fh.write(json.dumps(record, sort_keys=True) + "\n")
     return report
-
-
-def render_console(report: ComplianceReport) -> str:
-    lines = []
-    for r in report.repos:
-        lines.append(f"{r.repository:<40} {r.customer:<16} {r.state}" + (f": {r.error}" if r.error else ""))
-        for f in r.findings:
-            want = f" (expected {f.expected!r})" if f.expected is not None else ""
-            lines.append(f"    {f.property}: {f.actual!r} — {f.reason}{want}")
-    if report.planned_writes:
-        lines.append("\ndry run — these writes were NOT made:" if report.dry_run else "\nwrites made:")
-        lines += [f"    {w}" for w in report.planned_writes]
-    counts = {s: sum(1 for r in report.repos if r.state == s) for s in ("compliant", "drifted", "remediated", "error")}
-    lines.append("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({len(report.repos)} repositories)")
-    return "\n".join(lines)

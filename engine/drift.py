@@ -47,7 +47,7 @@ class StackDrift:
                 "error": (self.after_remediation or r).error, "duration_s": round(r.duration_s, 2)}
         if self.remediation is not None:
             data["remediation"] = {"status": self.remediation.status, "changes": self.remediation.changes.__dict__,
-                                   "error": self.remediation.error, "at": self.remediation.details.get("at")}
+                                   "error": self.remediation.error, "at": self.remediation.finished_at}
         return data
 
 
@@ -121,41 +121,10 @@ def scan(engine: Engine, targets: list[StackTarget], parallel: int = 4, remediat
                     return drift
                 desired = resolved
             drift.remediation = runners[target.tool].run(desired, "remediate")
-            drift.remediation.details["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            drift.remediation.finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             drift.after_remediation = runners[target.tool].run(target, "drift")
         return drift
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="drift") as pool:
         stacks = list(pool.map(check, targets))
     return DriftReport(stacks=stacks, parallel=parallel, duration_s=time.monotonic() - started)
-
-
-_ICONS = {"in-sync": "✅", "drifted": "⚠️", "remediated": "🔧", "not-deployed": "➖", "error": "❌"}
-
-
-def render_console(report: DriftReport) -> str:
-    lines = [f"{'STACK':<32} {'TOOL':<10} {'STATE':<13} DETAILS"]
-    for s in report.stacks:
-        r = s.result
-        detail = ""
-        if s.state in ("drifted", "remediated"):
-            detail = f"{len(r.resources)} resource(s): " + ", ".join(f"{c.urn_name} ({c.action})" for c in r.resources[:4])
-        elif s.state == "error":
-            detail = ((s.after_remediation or r).error or "").splitlines()[0][:100]
-        lines.append(f"{r.customer + '/' + r.environment:<32} {r.tool:<10} {s.state:<13} {detail}")
-        if s.state in ("drifted", "remediated"):
-            for c in r.resources[:20]:
-                for d in c.diffs[:10]:
-                    lines.append(f"{'':<34}{c.urn_name}.{d['path']}: {d['old']!r} → {d['new']!r}")
-    summary = ", ".join(f"{report.count(k)} {k}" for k in ("in-sync", "drifted", "remediated", "not-deployed", "error") if report.count(k))
-    lines.append(f"\n{len(report.stacks)} stacks (shard {report.shard}, {report.parallel} at a time, {report.duration_s:.1f}s): {summary or 'nothing to check'}")
-    return "\n".join(lines)
-
-
-def render_markdown(report: DriftReport) -> str:
-    lines = ["| Stack | Tool | State | Drifted resources |", "| --- | --- | --- | --- |"]
-    for s in report.stacks:
-        r = s.result
-        names = ", ".join(f"`{c.urn_name}` ({c.action})" for c in r.resources[:10]) if s.state in ("drifted", "remediated") else ""
-        lines.append(f"| `{r.customer}/{r.environment}` | {r.tool} | {_ICONS.get(s.state, '')} {s.state} | {names} |")
-    return "\n".join(lines)

@@ -10,16 +10,17 @@ resolved once in the parent before anything starts, so children never race on in
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
+from engine import process
 from engine.catalog import Catalog
+from engine.planning import select_tool
 
 CLI = Path(__file__).resolve().parent.parent / "cli.py"
 
@@ -71,7 +72,7 @@ def changed_customers(catalog: Catalog, paths: list[str]) -> list[str]:
             continue
         for record in records:
             source = f"{record.source}/" if record.source else None
-            tool = "terraform" if "terraform" in record.properties.infrastructure_tools else "pulumi"
+            tool = select_tool(record)
             if (path == f"stacks/{record.customer}.yml"
                     or (source and path.startswith(source))
                     or (tool == "pulumi" and path.startswith(f"programs/{record.target}/"))
@@ -82,17 +83,22 @@ def changed_customers(catalog: Catalog, paths: list[str]) -> list[str]:
     return sorted(affected)
 
 
-def run_fleet(customers: list[str], operation: str, *, parallel: int, extra_args: list[str], env: dict[str, str],
-              cwd: Path, progress: Callable[[str], None] = lambda _m: None) -> FleetResult:
-    """Run ``engine OPERATION CUSTOMER --json`` for every customer, ``parallel`` at a time."""
+def run_fleet(customers: list[str], operation: str, *, parallel: int, extra_args: list[str], settings: Mapping[str, str],
+              cwd: Path, progress: Callable[[int, "CustomerRun"], None] = lambda _n, _r: None) -> FleetResult:
+    """Run ``engine OPERATION CUSTOMER --json`` for every customer, ``parallel`` at a time.
+
+    Each worker gets the engine's environment plus ``settings``; ``progress(done, run)`` is
+    called as each customer finishes.
+    """
     started = time.monotonic()
     done = [0]
     lock = threading.Lock()
+    env = process.engine_env(settings, drop=("ENGINE_PROGRESS",))
 
     def one(customer: str) -> CustomerRun:
         t0 = time.monotonic()
         cmd = [sys.executable, str(CLI), operation, customer, "--json", "--quiet", *extra_args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+        proc = process.run(cmd, env=env, cwd=cwd, own_group=False)
         try:
             result = json.loads(proc.stdout) if proc.stdout.strip() else None
         except ValueError:
@@ -104,34 +110,12 @@ def run_fleet(customers: list[str], operation: str, *, parallel: int, extra_args
         run = CustomerRun(customer, proc.returncode, result, error, time.monotonic() - t0)
         with lock:
             done[0] += 1
-            if run.result:
-                for s in run.stacks:
-                    c = s["changes"]
-                    progress(f"[{done[0]}/{len(customers)}] {customer}/{s['environment']:<12} {s['status']:<9} "
-                             f"+{c['create']} ~{c['update']} ±{c['replace']} -{c['delete']}  {s['duration_s']:.1f}s"
-                             + (f"  {s['error'].splitlines()[0][:80]}" if s.get("error") else ""))
-            else:
-                progress(f"[{done[0]}/{len(customers)}] {customer:<25} error     {error}")
+            progress(done[0], run)
         return run
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="fleet") as pool:
         runs = list(pool.map(one, customers))
     return FleetResult(operation=operation, parallel=parallel, runs=runs, duration_s=time.monotonic() - started)
-
-
-def render_table(fleet: FleetResult) -> str:
-    lines = [f"{'STACK':<34} {'STATUS':<10} {'CREATE':>6} {'UPDATE':>6} {'REPLACE':>7} {'DELETE':>6} {'TIME':>7}"]
-    for run in fleet.runs:
-        if run.result is None:
-            lines.append(f"{run.customer:<34} {'error':<10} {run.error}")
-        for s in run.stacks:
-            c = s["changes"]
-            lines.append(f"{s['customer'] + '/' + s['environment']:<34} {s['status']:<10} {c['create']:>6} {c['update']:>6} "
-                         f"{c['replace']:>7} {c['delete']:>6} {s['duration_s']:>6.1f}s")
-    summary = fleet.to_dict()["summary"]
-    lines.append(f"\n{fleet.operation}: {summary['stacks']} stacks of {summary['customers']} customers, {fleet.parallel} at a time, "
-                 f"{fleet.duration_s:.1f}s — {summary['succeeded']} succeeded, {summary['failed']} failed, {summary['skipped']} skipped")
-    return "\n".join(lines)
 
 
 def matrix(catalog_targets: list[tuple[str, str, str]]) -> dict:

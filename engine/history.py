@@ -269,6 +269,13 @@ class Recorder:
             self.warn(f"warning: run history not recorded for {result.customer}/{result.environment} in {self.store.where} "
                       f"(the run's result is unaffected): {type(exc).__name__}: {detail}")
 
+    def __call__(self, event) -> None:
+        """A subscriber of the engine's event stream: records each finished stack."""
+        from engine.stream import StackDone
+
+        if isinstance(event, StackDone):
+            self.stack_done(event.result)
+
     def drift_done(self, stack) -> None:
         """One ``engine drift`` stack (``engine.drift.StackDrift``): status is its state (in-sync, drifted, …)."""
         self.stack_done(stack.result, status=stack.state)

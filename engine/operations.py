@@ -8,40 +8,26 @@ other front ends (GitHub events, schedules) reuse the same path.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 from engine.catalog import Catalog, Tenant
 from engine.config import TenantRecord
 from engine.errors import EngineError, InputError
 from engine.home import EngineHome
 from engine.planning import Settings, StackTarget, plan_targets
-from engine.results import SECRET_MASK, RunResult, StackResult
-
-
-class Runner(Protocol):
-    """The seam between the engine and a tool (pulumi, tofu).  A fake can replace it."""
-
-    tool: str
-
-    def run(self, target: StackTarget, operation: str) -> StackResult: ...
-
+from engine.results import SECRET_MASK, Operation, RunResult, StackResult, Status
+from engine.runners.base import Runner, Step
+from engine.stream import EventStream, RunDone, RunStarted, StackDone
 
 RunnerFactory = Callable[[str], Runner]  # tool name -> runner
-
-
-class Step(Protocol):
-    """Runs after a successful deploy (configuration management); updates the result."""
-
-    def run(self, target: StackTarget, result: StackResult) -> StackResult: ...
-
-
 StepFactory = Callable[[str], Step]
 
 # Operations that change resources stop at the first failed environment.
-STOP_ON_FAILURE = {"up", "destroy"}
+STOP_ON_FAILURE = {Operation.UP, Operation.DESTROY}
+# Operations that must never run on a stack another tool deployed.
+_WRITES_OR_PLANS = {Operation.UP, Operation.PREVIEW, Operation.REFRESH, Operation.DESTROY}
+TOOLS = ("pulumi", "terraform")
 
 
 @dataclass
@@ -52,10 +38,9 @@ class Engine:
     steps: StepFactory | None = None
     # Reads a tenant's customer file from its repository when the record has no local `source`.
     remote_source: Callable[[TenantRecord], Tenant] | None = None
-    on_stack_done: Callable[[StackResult], None] = field(default=lambda _r: None)
+    # What happens during runs; reporters subscribe (console progress, GitHub feedback, history, …).
+    stream: EventStream = field(default_factory=EventStream)
     _catalog_checked: bool = field(default=False, init=False, repr=False)
-    # More subscribers to each finished stack (e.g. the run history), called after on_stack_done.
-    listeners: list[Callable[[StackResult], None]] = field(default_factory=list)
 
     def settings(self) -> Settings:
         return Settings(state_root=str(self.home.state_root), local_root=str(self.home.local_root))
@@ -129,8 +114,8 @@ class Engine:
             (upstream,) = self.plan(ref.customer, [ref.environment])
             if upstream.tool not in runners:
                 runners[upstream.tool] = self.runners(upstream.tool)
-            result = runners[upstream.tool].run(upstream, "outputs")
-            if result.status != "succeeded":
+            result = runners[upstream.tool].run(upstream, Operation.OUTPUTS)
+            if result.status != Status.SUCCEEDED:
                 return f"upstream {upstream.fqn} is {result.status}" + (f": {result.error}" if result.error else "")
             picked = {}
             for name in ref.outputs:
@@ -142,92 +127,80 @@ class Engine:
             values[ref.customer] = picked
         return dataclasses.replace(target, config={**target.config, "upstream": values})
 
-    def _stack_done(self, result: StackResult) -> None:
-        self.on_stack_done(result)
-        for listener in self.listeners:
-            listener(result)
+    def _stack_done(self, target: StackTarget | None, result: StackResult) -> None:
+        self.stream.publish(StackDone(target, result))
 
-    def run(self, customer: str, operation: str, environments: list[str] | None = None, tenant: Tenant | None = None) -> RunResult:
+    def run(self, customer: str, operation: Operation | str, environments: list[str] | None = None, tenant: Tenant | None = None) -> RunResult:
         """Run ``operation`` on every selected environment of ``customer``, one stack at a time.
 
         Everything is validated and planned before the first tool starts, so bad input
         never deploys half a customer.
         """
+        operation = Operation(operation)
         targets = self.plan(customer, environments, tenant)
         runners: dict[str, Runner] = {}
         for target in targets:
             if target.tool not in runners:
                 runners[target.tool] = self.runners(target.tool)
-        if operation in ("up", "preview", "refresh", "destroy"):
+        if operation in _WRITES_OR_PLANS:
             for target in targets:
-                _refuse_tool_switch(target)
+                self._refuse_tool_switch(target)
         for tool, runner in runners.items():
-            prepare = getattr(runner, "prepare", None)
-            if prepare is not None:
-                prepare([t for t in targets if t.tool == tool])  # e.g. an unsatisfiable terraform_version: exit 2, nothing ran
+            runner.prepare([t for t in targets if t.tool == tool])  # e.g. an unsatisfiable terraform_version: exit 2, nothing ran
+        self.stream.publish(RunStarted(customer, operation, tuple(targets)))
         result = RunResult(customer=customer, operation=operation)
         failed: StackResult | None = None
         for target in targets:
             if failed is not None and operation in STOP_ON_FAILURE:
                 # Environments run in the customer file's order (staging before production):
                 # a failure stops the rollout instead of carrying it to the next environment.
-                stack_result = StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
-                                           tool=target.tool, operation=operation, status="skipped",
-                                           error=f"not run because {failed.environment} failed")
+                stack_result = StackResult.for_target(target, operation, Status.SKIPPED, error=f"not run because {failed.environment} failed")
             else:
-                if target.upstreams and operation in ("up", "preview"):
+                if target.upstreams and operation in (Operation.UP, Operation.PREVIEW):
                     resolved = self.with_upstream_outputs(target, runners)
                     if isinstance(resolved, str):
-                        stack_result = StackResult(customer=target.customer, environment=target.environment,
-                                                   stack=f"{target.project}/{target.stack}", tool=target.tool, operation=operation,
-                                                   status="failed", error=resolved)
+                        stack_result = StackResult.for_target(target, operation, Status.FAILED, error=resolved)
                         failed = failed or stack_result
                         result.stacks.append(stack_result)
-                        self._stack_done(stack_result)
+                        self._stack_done(target, stack_result)
                         continue
                     target = resolved
                 stack_result = runners[target.tool].run(target, operation)
-                if operation == "up" and stack_result.status == "succeeded":
+                if operation == Operation.UP and stack_result.status == Status.SUCCEEDED:
                     for step_name in target.post_steps:
                         if self.steps is None:
                             raise InputError(f"no step runner for {step_name!r}")
                         stack_result = self.steps(step_name).run(target, stack_result)
-                        if stack_result.status != "succeeded":
+                        if stack_result.status != Status.SUCCEEDED:
                             break
-                if stack_result.status == "failed" and failed is None:
+                if stack_result.status == Status.FAILED and failed is None:
                     failed = stack_result
             result.stacks.append(stack_result)
-            self._stack_done(stack_result)
+            self._stack_done(target, stack_result)
+        self.stream.publish(RunDone(result))
         return result
 
+    def _refuse_tool_switch(self, target: StackTarget) -> None:
+        """A stack deployed with one tool must not be deployed again with the other.
 
-def _refuse_tool_switch(target: StackTarget) -> None:
-    """A stack deployed with one tool must not be deployed again with the other.
-
-    Pulumi and Terraform keep state in different places; switching `infrastructure_tools` on a
-    deployed environment would create a second copy of everything and orphan the first.
-    (Checked for file:// state; for s3:// the same layout applies but is not listed here.)
-    """
-    if not target.backend_url.startswith("file://"):
-        return
-    root = Path(target.backend_url[len("file://"):])
-    pulumi_state = root / ".pulumi" / "stacks" / target.project / f"{target.stack}.json"
-    terraform_state = root / "terraform" / f"{target.environment}.tfstate"
-    other = {"terraform": ("Pulumi", pulumi_state), "pulumi": ("Terraform", terraform_state)}.get(target.tool)
-    if other is None or not other[1].is_file():
-        return
-    try:
-        data = json.loads(other[1].read_text())
-    except (OSError, ValueError):
-        return
-    resources = data.get("resources") if other[0] == "Terraform" else ((data.get("checkpoint") or {}).get("latest") or {}).get("resources")
-    empty = not resources
-    if not empty:
-        raise InputError(
-            f"{target.fqn} was deployed with {other[0]}, but its tenant now selects {target.tool} (infrastructure_tools)",
-            hint=f"switching tools would create a second copy and orphan the first: destroy {target.fqn} with {other[0]} first "
-                 f"(select it again, `engine destroy {target.customer} --env {target.environment} --yes`), then switch",
-        )
+        Pulumi and Terraform keep state in different places; switching `infrastructure_tools` on a
+        deployed environment would create a second copy of everything and orphan the first.  Each
+        runner answers for its own state (file:// backends).
+        """
+        for other in TOOLS:
+            if other == target.tool:
+                continue
+            try:
+                runner = self.runners(other)
+            except EngineError:
+                continue  # no runner for that tool here: nothing it could have deployed
+            if runner.deployed_with(target):
+                label = {"pulumi": "Pulumi", "terraform": "Terraform"}[other]
+                raise InputError(
+                    f"{target.fqn} was deployed with {label}, but its tenant now selects {target.tool} (infrastructure_tools)",
+                    hint=f"switching tools would create a second copy and orphan the first: destroy {target.fqn} with {label} first "
+                         f"(select it again, `engine destroy {target.customer} --env {target.environment} --yes`), then switch",
+                )
 
 
 def unsupported_tool(tool: str) -> Runner:

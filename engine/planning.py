@@ -169,3 +169,13 @@ def plan_targets(
             )
         )
     return targets
+
+
+def state_path(url: str) -> "Path | None":
+    """The local directory a file:// backend URL names — percent-decoded, as Pulumi reads it — or None for remote state."""
+    from pathlib import Path
+    from urllib.parse import unquote
+
+    if not url.startswith("file://"):
+        return None
+    return Path(unquote(urlsplit(url).path))

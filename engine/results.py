@@ -8,12 +8,40 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 from engine.errors import EXIT_FAILED, EXIT_OK
 
 SECRET_MASK = "[secret]"
 
-OPERATIONS = ("up", "preview", "refresh", "destroy", "outputs", "list", "drift", "remediate")
+
+class Operation(StrEnum):
+    """What a runner can do to a stack.  String-valued: JSON and comparisons with text keep working."""
+
+    UP = "up"
+    PREVIEW = "preview"
+    REFRESH = "refresh"
+    DESTROY = "destroy"
+    OUTPUTS = "outputs"
+    LIST = "list"
+    DRIFT = "drift"
+    REMEDIATE = "remediate"  # refresh, then put the desired state back
+
+    @property
+    def changes_resources(self) -> bool:
+        return self in (Operation.UP, Operation.DESTROY, Operation.REMEDIATE)
+
+    @property
+    def counts_changes(self) -> bool:
+        """Operations whose result carries change counts worth showing."""
+        return self in (Operation.UP, Operation.PREVIEW, Operation.REFRESH, Operation.DESTROY)
+
+
+class Status(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_DEPLOYED = "not-deployed"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value in serialized state
 
 
@@ -101,27 +129,85 @@ class ResourceChange:
 
 
 @dataclass
+class StepOutcome:
+    """A configuration step that ran after a deploy (Ansible)."""
+
+    status: str  # succeeded | failed
+    changed: int = 0
+    tasks: int = 0
+    artifacts: str = ""
+    duration_s: float = 0.0
+
+
+@dataclass
+class StackInfo:
+    """What ``list`` knows about a deployed stack."""
+
+    resource_count: int | None = None
+    last_update: str | None = None
+    last_result: str | None = None
+
+
+@dataclass
 class StackResult:
     customer: str
     environment: str
     stack: str
     tool: str
-    operation: str
-    status: str  # succeeded | failed | skipped | not-deployed
+    operation: Operation | str
+    status: Status | str
     changes: Changes = field(default_factory=Changes)
     outputs: dict[str, object] = field(default_factory=dict)
     resources: list[ResourceChange] = field(default_factory=list)
     error: str | None = None
     duration_s: float = 0.0
-    details: dict[str, object] = field(default_factory=dict)
+    # What else happened, by kind (shown under "details" in JSON):
+    binary: str | None = None  # Terraform path: which binary served terraform_version
+    recovered: list[str] = field(default_factory=list)  # locks/pending operations a crashed run left, now resolved
+    counts_corrected: dict | None = None  # the tool's counts disagreed with its per-resource events
+    ansible: StepOutcome | None = None
+    info: StackInfo | None = None  # list
+    finished_at: str | None = None  # remediation: when the desired state was put back
+
+    def __post_init__(self) -> None:
+        self.operation = Operation(self.operation)
+        self.status = Status(self.status)
+
+    @classmethod
+    def for_target(cls, target, operation: Operation | str, status: Status | str = Status.SUCCEEDED, **fields) -> "StackResult":
+        """A result for ``target`` (a ``StackTarget``) — one constructor for every runner and the engine."""
+        return cls(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
+                   tool=target.tool, operation=operation, status=status, **fields)
 
     @property
     def ok(self) -> bool:
-        return self.status not in ("failed", "skipped")
+        return self.status not in (Status.FAILED, Status.SKIPPED)
+
+    @property
+    def details(self) -> dict[str, object]:
+        """The optional facts as one mapping (the JSON shape of earlier versions)."""
+        out: dict[str, object] = {}
+        if self.binary is not None:
+            out["binary"] = self.binary
+        if self.recovered:
+            out["recovered"] = list(self.recovered)
+        if self.counts_corrected is not None:
+            out["counts_corrected"] = self.counts_corrected
+        if self.ansible is not None:
+            out["ansible"] = asdict(self.ansible)
+        if self.info is not None:
+            out.update(asdict(self.info))
+        if self.finished_at is not None:
+            out["at"] = self.finished_at
+        return out
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["duration_s"] = round(self.duration_s, 2)
+        data = {
+            "customer": self.customer, "environment": self.environment, "stack": self.stack, "tool": self.tool,
+            "operation": str(self.operation), "status": str(self.status), "changes": asdict(self.changes),
+            "outputs": self.outputs, "resources": [asdict(r) for r in self.resources], "error": self.error,
+            "duration_s": round(self.duration_s, 2), "details": self.details,
+        }
         return data
 
 

@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from engine import process
 from engine.errors import ToolchainError
 
 TOFU_VERSION = "1.10.6"
@@ -89,9 +89,9 @@ def _stderr_progress(message: str) -> None:
 
 def _version_of(executable: str, args: list[str]) -> str | None:
     try:
-        out = subprocess.run([executable, *args], capture_output=True, text=True, timeout=30,
-                             env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true", "CHECKPOINT_DISABLE": "1"})
-    except (OSError, subprocess.SubprocessError):
+        out = process.run([executable, *args], timeout=30,
+                          env=process.tool_env({"PULUMI_SKIP_UPDATE_CHECK": "true", "CHECKPOINT_DISABLE": "1"}))
+    except ToolchainError:
         return None
     text = (out.stdout or "").strip().splitlines()
     return text[0] if text else None
@@ -161,10 +161,8 @@ def ensure(name: str, *, progress: Progress = _stderr_progress, allow_install: b
 
         def build(staging: Path) -> dict:
             (staging / "bin").mkdir()
-            if name == "actionlint":
-                got = _download_actionlint(version, staging / "bin", progress) or _go_build_actionlint(version, staging / "bin", progress)
-            else:
-                got = _download(name, version, staging / "bin", progress) or _go_build(name, version, staging / "bin", progress)
+            download = _download_actionlint if name == "actionlint" else (lambda v, d, p: _download(name, v, d, p))
+            got = download(version, staging / "bin", progress) or _go_build(name, version, staging / "bin", progress)
             return {"version": version, "source": got}
 
         source = _install_atomically(root, build)["source"]
@@ -264,10 +262,9 @@ def _download(name: str, version: str, bin_dir: Path, progress: Progress) -> str
 # 4. build from the Go module proxy
 
 
-def _go_env(gopath_hint: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("GOFLAGS", "")
-    env["GOFLAGS"] = (env["GOFLAGS"] + " -mod=mod").strip()
+def _go_env() -> dict[str, str]:
+    env = process.tool_env()
+    env["GOFLAGS"] = (env.get("GOFLAGS", "") + " -mod=mod").strip()
     env["CGO_ENABLED"] = "0"
     env["GOTOOLCHAIN"] = env.get("GOTOOLCHAIN", "local")
     return env
@@ -284,7 +281,7 @@ def _run_with_heartbeat(cmd: list[str], cwd: Path, env: dict, what: str, progres
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        proc = process.run(cmd, cwd=cwd, env=env, timeout=3600)
     finally:
         done.set()
     if proc.returncode != 0:
@@ -296,6 +293,7 @@ def _run_with_heartbeat(cmd: list[str], cwd: Path, env: dict, what: str, progres
 
 
 def _go_build(name: str, version: str, bin_dir: Path, progress: Progress) -> str:
+    """Build ``name`` from the Go module proxy into ``bin_dir`` (the one Go build route for every tool)."""
     go = shutil.which("go")
     if not go:
         raise ToolchainError(
@@ -303,12 +301,9 @@ def _go_build(name: str, version: str, bin_dir: Path, progress: Progress) -> str
             hint=f"install Go (https://go.dev/dl or your package manager), or put {name} v{version} on PATH",
         )
     work = Path(tempfile.mkdtemp(prefix=f"engine-build-{name}-"))
-    env = _go_env(work)
+    env = _go_env()
     try:
-        if name == "pulumi":
-            _build_pulumi(version, work, bin_dir, env, progress)
-        else:
-            _build_tofu(version, work, bin_dir, env, progress)
+        {"pulumi": _build_pulumi, "tofu": _build_tofu, "actionlint": _build_actionlint}[name](version, work, bin_dir, env, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return "go-build"
@@ -316,7 +311,7 @@ def _go_build(name: str, version: str, bin_dir: Path, progress: Progress) -> str
 
 def _module_replaces(module: str, version: str, work: Path, env: dict) -> list[str]:
     """The non-local ``replace`` directives of ``module``'s go.mod (not inherited by dependents)."""
-    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@v{version}"], cwd=work, env=env, capture_output=True, text=True, check=False)
+    out = process.run(["go", "mod", "download", "-json", f"{module}@v{version}"], cwd=work, env=env, timeout=600)
     try:
         info = json.loads(out.stdout)
         gomod = Path(info["GoMod"]).read_text()
@@ -370,7 +365,7 @@ def _build_pulumi(version: str, work: Path, bin_dir: Path, env: dict, progress: 
         bin_dir / "pulumi", f"-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{version}", work, env, progress,
     )
     # The Python helpers are plain scripts inside the sdk/v3 module.
-    out = subprocess.run(["go", "mod", "download", "-json", f"github.com/pulumi/pulumi/sdk/v3@v{version}"], cwd=work, env=env, capture_output=True, text=True, check=False)
+    out = process.run(["go", "mod", "download", "-json", f"github.com/pulumi/pulumi/sdk/v3@v{version}"], cwd=work, env=env, timeout=600)
     try:
         sdk_dir = Path(json.loads(out.stdout)["Dir"])
     except (ValueError, KeyError) as exc:
@@ -392,12 +387,6 @@ def _build_tofu(version: str, work: Path, bin_dir: Path, env: dict, progress: Pr
     got = _version_of(str(bin_dir / "tofu"), ["version"]) or ""
     if got != f"OpenTofu v{version}":
         raise ToolchainError(f"built tofu reports {got!r}, expected OpenTofu v{version}")
-
-
-def tool_env(tools: list[Tool]) -> dict[str, str]:
-    """Environment additions that put the tools first on PATH."""
-    dirs = [str(t.bin_dir) for t in tools]
-    return {"PATH": os.pathsep.join(dirs + [os.environ.get("PATH", "")])}
 
 
 # ---------------------------------------------------------------------------
@@ -445,7 +434,7 @@ def ensure_provider_mirror(*, progress: Progress = _stderr_progress, allow_insta
             out = staging / binary.relative_to(mirror)
             out.parent.mkdir(parents=True)
             progress("building the enginelocal OpenTofu provider (about a minute the first time)")
-            _run_with_heartbeat(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], src, _go_env(staging),
+            _run_with_heartbeat(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], src, _go_env(),
                                 "compiling the enginelocal provider", progress)
             return {"source_digest": key}
 
@@ -489,24 +478,14 @@ def _download_actionlint(version: str, bin_dir: Path, progress: Progress) -> str
     return "download"
 
 
-def _go_build_actionlint(version: str, bin_dir: Path, progress: Progress) -> str:
-    if not shutil.which("go"):
-        raise ToolchainError(
-            f"actionlint v{version} is not installed, its download site is not reachable, and `go` is not on PATH to build it",
-            hint=f"install Go (https://go.dev/dl or your package manager), or put actionlint v{version} on PATH",
-        )
+def _build_actionlint(version: str, work: Path, bin_dir: Path, env: dict, progress: Progress) -> None:
     progress(f"building actionlint v{version} from the Go module proxy (under a minute; cached afterwards)")
-    work = Path(tempfile.mkdtemp(prefix="engine-build-actionlint-"))
-    try:
-        _wrapper_build(
-            ACTIONLINT_MODULE, version, [], f"{ACTIONLINT_MODULE}/cmd/actionlint", bin_dir / "actionlint",
-            f"-s -w -X {ACTIONLINT_MODULE}.version={version}"
-            f" -X '{ACTIONLINT_MODULE}.installedFrom=built by managed-infra-engine from the Go module proxy'",
-            work, _go_env(work), progress,
-        )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    _wrapper_build(
+        ACTIONLINT_MODULE, version, [], f"{ACTIONLINT_MODULE}/cmd/actionlint", bin_dir / "actionlint",
+        f"-s -w -X {ACTIONLINT_MODULE}.version={version}"
+        f" -X '{ACTIONLINT_MODULE}.installedFrom=built by managed-infra-engine from the Go module proxy'",
+        work, env, progress,
+    )
     got = _version_of(str(bin_dir / "actionlint"), ["-version"])
     if got != version:
         raise ToolchainError(f"built actionlint reports version {got!r}, expected {version}")
-    return "go-build"

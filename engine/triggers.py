@@ -20,6 +20,7 @@ from engine.github import GitHubAPI
 from engine.operations import Engine
 from engine.reporters.github import Feedback
 from engine.results import RunResult
+from engine.stream import StackDone
 
 
 @dataclass
@@ -101,11 +102,12 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
     feedback.started(targets)
     reported: set[str] = set()
 
-    def done(stack_result) -> None:
-        reported.add(stack_result.environment)
-        feedback.stack_done(stack_result)
+    def done(event) -> None:
+        if isinstance(event, StackDone):
+            reported.add(event.result.environment)
+            feedback.stack_done(event.result)
 
-    engine.on_stack_done = done
+    unsubscribe = engine.stream.subscribe(done)  # GitHub feedback is one more subscriber of the run's events
     try:
         result = engine.run(request.customer, request.operation, environments, tenant)
     except BaseException as exc:
@@ -115,6 +117,8 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
             if target.environment not in reported:
                 feedback.status(target.environment, "error", reason)
         raise
+    finally:
+        unsubscribe()
     return TriggerOutcome(request=request, result=result, feedback=feedback)
 
 

@@ -1,4 +1,5 @@
-"""Human renderings of results for a terminal.  Pure functions of the result objects."""
+"""Human renderings for a terminal: live progress (a subscriber of the engine's event stream)
+and the results of a run.  Renderings are pure functions of the result objects."""
 
 from __future__ import annotations
 
@@ -7,26 +8,44 @@ import sys
 import time
 from typing import TextIO
 
-from engine.planning import StackTarget
-from engine.results import RunResult, StackResult
+from engine.results import Operation, RunResult, StackResult
+from engine.stream import Event, Notice, ResourceStep, StackDone, StackStarted
 
 _STATUS = {"succeeded": "ok", "failed": "FAILED", "skipped": "SKIPPED", "not-deployed": "not deployed"}
 
 
-class LiveProgress:
-    """Prints one line per resource step and per stack start/finish, with elapsed time."""
+class ConsoleProgress:
+    """Prints one line per resource step and per stack start/finish, with elapsed time (stderr)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True):
-        self.stream = stream
+    def __init__(self, out: TextIO = sys.stderr, enabled: bool = True):
+        self.out = out
         self.enabled = enabled
         self.started = time.monotonic()
 
-    def __call__(self, target: StackTarget, message: str) -> None:
+    def _line(self, fqn: str, message: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.out.write(f"{elapsed:6.1f}s  {fqn:<28} {message}\n")
+        self.out.flush()
+
+    def __call__(self, event: Event) -> None:
         if not self.enabled:
             return
-        elapsed = time.monotonic() - self.started
-        self.stream.write(f"{elapsed:6.1f}s  {target.fqn:<28} {message}\n")
-        self.stream.flush()
+        if isinstance(event, StackStarted):
+            self._line(event.target.fqn, f"{event.operation} started" + (f" ({event.tool_label})" if event.tool_label else ""))
+        elif isinstance(event, ResourceStep):
+            if event.action == "task":
+                self._line(event.target.fqn, f"ansible   {event.name} ({event.status})")
+            elif event.status:
+                self._line(event.target.fqn, f"{event.action:<8} {event.name} {'done' if event.status == 'done' else 'FAILED'}")
+            else:
+                props = f" [{', '.join(event.properties)}]" if event.properties else ""
+                self._line(event.target.fqn, f"{event.action:<8} {event.name} ({event.type}){props}")
+        elif isinstance(event, Notice):
+            self._line(event.target.fqn, event.text)
+        elif isinstance(event, StackDone) and event.target is not None:
+            r = event.result
+            counted = r.ok and Operation(r.operation).counts_changes
+            self._line(event.target.fqn, f"{r.operation} {r.status}" + (f": {r.changes.describe()}" if counted else ""))
 
 
 def _value(value: object) -> str:
@@ -72,4 +91,26 @@ def render_run(result: RunResult) -> str:
     failed = [s for s in result.stacks if not s.ok]
     summary = f"{result.operation} {result.customer}: {len(result.stacks) - len(failed)}/{len(result.stacks)} environments ok"
     lines.append(summary if not failed else summary + "; " + ", ".join(f"{s.environment} {s.status}" for s in failed))
+    return "\n".join(lines)
+
+
+def render_customers(rows: list[dict]) -> str:
+    """``engine list``: one line per onboarded customer."""
+    if not rows:
+        return "no customers onboarded (add stacks/<customer>.yml)"
+    return "\n".join(f"{r['customer']:<20} {r['repository']:<40} target={r['target']:<6} tools={','.join(r['tools'])}" for r in rows)
+
+
+def render_stacks(result: RunResult) -> str:
+    """``engine list CUSTOMER``: one line per environment's stack."""
+    lines = []
+    for s in result.stacks:
+        if s.status == "not-deployed":
+            lines.append(f"{s.customer}/{s.environment:<14} not deployed")
+        elif s.status == "failed":
+            lines.append(f"{s.customer}/{s.environment:<14} error: {s.error}")
+        else:
+            info = s.info
+            lines.append(f"{s.customer}/{s.environment:<14} {s.stack:<28} resources={info.resource_count if info else None}  "
+                         f"last update={info.last_update if info else None} ({info.last_result if info else None})")
     return "\n".join(lines)

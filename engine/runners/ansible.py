@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
+from engine import process
 from engine.home import EngineHome
 from engine.planning import StackTarget
-from engine.results import SECRET_MASK, StackResult
+from engine.results import SECRET_MASK, StackResult, Status, StepOutcome
+from engine.stream import EventStream, Notice, ResourceStep
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent.parent / "ansible"
-Progress = Callable[[StackTarget, str], None]
 
 
 class AnsibleStep:
@@ -29,9 +28,9 @@ class AnsibleStep:
 
     name = "ansible"
 
-    def __init__(self, home: EngineHome, progress: Progress = lambda _t, _m: None, playbook_dir: Path = PLAYBOOKS):
+    def __init__(self, home: EngineHome, stream: EventStream | None = None, playbook_dir: Path = PLAYBOOKS):
         self.home = home
-        self.progress = progress
+        self.stream = stream or EventStream()
         self.playbook_dir = playbook_dir
 
     def _inventory(self, target: StackTarget, outputs: dict) -> dict:
@@ -57,36 +56,33 @@ class AnsibleStep:
         private.mkdir(parents=True, exist_ok=True)
         job = {"private_data_dir": str(private), "project_dir": str(self.playbook_dir), "playbook": "site.yml",
                "inventory": self._inventory(target, outputs), "extravars": extravars}
-        self.progress(target, "ansible started")
-        # A fresh process runs ansible-runner: it forks (pexpect), and forking this process — which
-        # holds Pulumi's gRPC threads — breaks the child ("epoll_wait error: Bad file descriptor").
-        proc = subprocess.Popen([sys.executable, "-m", "engine.runners.ansible"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=str(self.playbook_dir), env=_child_env())
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps(job))
-        proc.stdin.close()
+        self.stream.publish(Notice(target, "ansible started"))
         step: dict = {}
-        for line in proc.stdout:
+
+        def on_line(line: str) -> None:
+            nonlocal step
             try:
                 message = json.loads(line)
             except ValueError:
-                continue
+                return
             if "task" in message:
-                self.progress(target, f"ansible   {message['task']} ({'changed' if message.get('changed') else 'ok'})")
+                self.stream.publish(ResourceStep(target, "task", message["task"], "ansible", status="changed" if message.get("changed") else "ok"))
             elif "result" in message:
                 step = message["result"]
-        stderr = proc.stderr.read() if proc.stderr else ""
-        proc.wait()
+
+        # A fresh process runs ansible-runner: it forks (pexpect), and forking this process — which
+        # holds Pulumi's gRPC threads — breaks the child ("epoll_wait error: Bad file descriptor").
+        proc = process.run([sys.executable, "-m", "engine.runners.ansible"], input=json.dumps(job), cwd=self.playbook_dir,
+                           env=_child_env(), on_stdout=on_line)
         if not step:
             step = {"status": "failed", "changed": 0, "tasks": 0, "artifacts": str(private / "artifacts"),
-                    "error": (stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:300]}
-        step["duration_s"] = round(time.monotonic() - started, 2)
+                    "error": (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:300]}
         error = step.pop("error", None)
-        result.details["ansible"] = step
-        if step["status"] != "succeeded":
-            result.status = "failed"
+        result.ansible = StepOutcome(**{**step, "duration_s": round(time.monotonic() - started, 2)})
+        if result.ansible.status != "succeeded":
+            result.status = Status.FAILED
             result.error = "ansible: " + (error or "failed")
-        self.progress(target, f"ansible {step['status']} ({step['changed']} changed)")
+        self.stream.publish(Notice(target, f"ansible {result.ansible.status} ({result.ansible.changed} changed)"))
         return result
 
 
@@ -94,9 +90,7 @@ def _child_env() -> dict[str, str]:
     """Only what Ansible needs: ansible-runner records its whole environment in the artifacts,
     so passphrases, tokens and cloud credentials of the engine's process must not be in it."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR")
-    env = {k: os.environ[k] for k in keep if k in os.environ}
-    env["PYTHONPATH"] = str(PLAYBOOKS.parent)
-    return env
+    return {k: v for k, v in process.tool_env().items() if k in keep} | {"PYTHONPATH": str(PLAYBOOKS.parent)}
 
 
 def _child() -> int:

@@ -8,36 +8,65 @@ work directory, so two operations never share workspace files.  Programs run inl
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Optional
 
 from pulumi import automation as auto
-from semver import VersionInfo
 from pulumi.automation import errors as auto_errors
+from pulumi.automation._cmd import CommandResult, OnOutput
+from semver import VersionInfo
 
 import programs
-from engine.errors import StackLockedError, ToolchainError
-from engine.locks import stack_lock
+from engine import process, toolchain
+from engine.errors import ToolchainError
 from engine.home import EngineHome
 from engine.planning import StackTarget
-from engine.results import SECRET_MASK, Changes, ResourceChange, StackResult, value_diffs
+from engine.results import SECRET_MASK, Changes, Operation, ResourceChange, StackInfo, StackResult, Status, value_diffs
+from engine.runners.base import StackLockHeld, exclusive, locked_result, state_file
+from engine.stream import EventStream, Notice, ResourceStep, StackStarted
 from engine.toolchain import Tool
 
-# (target, message) -> None; the console reporter prints these as live progress.
-Progress = Callable[[StackTarget, str], None]
+PROJECT_ROOT = Path(programs.__file__).resolve().parent.parent  # where the dynamic providers' plugin imports `programs` from
 
 _ACTIONS = {"create": "create", "update": "update", "delete": "delete", "replace": "replace",
             "create-replacement": "replace", "delete-replaced": None, "same": None, "read": None,
             "refresh": "update", "discard": "delete"}
 
 
-def _no_progress(_target: StackTarget, _message: str) -> None:
-    return None
+class EnginePulumiCommand(auto.PulumiCommand):
+    """The SDK's handle on our pinned CLI, starting it through ``engine.process``.
+
+    The SDK's constructor runs ``pulumi version`` on every engine start (~0.15 s of a 116 MB
+    binary starting); the toolchain already checked that exact version when it installed or
+    found the binary.  ``run`` is the SDK's documented seam for how the CLI is started: here
+    with the scrubbed tool environment and a timeout, in its own process group.
+    """
+
+    def __init__(self, tool: Tool, timeout: float | None = process.DEFAULT_TIMEOUT):  # noqa: D107 - no super(): see above
+        self.command = str(tool.executable)
+        self.version = VersionInfo.parse(tool.version)
+        self.bin_dir = tool.bin_dir
+        self.timeout = timeout
+        if not os.access(self.command, os.X_OK):
+            raise ToolchainError(f"cannot start pulumi from {tool.bin_dir}", hint="run `engine tools install`")
+
+    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str], on_output: Optional[OnOutput] = None,
+            on_error: Optional[OnOutput] = None) -> CommandResult:
+        sep = args.index("--") if "--" in args else len(args)
+        if "--non-interactive" not in args[:sep]:
+            args.insert(0, "--non-interactive")
+        env = process.tool_env({**additional_env, "PULUMI_AUTOMATION_API": "true"}, path_first=[self.bin_dir])
+        done = process.run([self.command, *args], cwd=cwd, env=env, timeout=self.timeout, on_stdout=on_output, on_stderr=on_error)
+        result = CommandResult(stdout=done.stdout.rstrip("\n"), stderr=done.stderr.rstrip("\n"), code=done.returncode)
+        if done.returncode != 0:
+            raise auto_errors.create_command_error(result)
+        return result
 
 
 class PulumiRunner:
@@ -49,34 +78,23 @@ class PulumiRunner:
 
     tool = "pulumi"
 
-    def __init__(self, home: EngineHome, pulumi: Tool, progress: Progress = _no_progress, lock_timeout: float = 0.0):
+    def __init__(self, home: EngineHome, stream: EventStream | None = None, lock_timeout: float = 0.0,
+                 find_tool: Callable[[], Tool] = lambda: toolchain.ensure("pulumi")):
         self.home = home
+        self.stream = stream or EventStream()
         self.lock_timeout = lock_timeout
-        self.pulumi = pulumi
-        self.progress = progress
-        self._command: auto.PulumiCommand | None = None
+        self._find_tool = find_tool  # resolved on first use: deployed_with and prepare need no binary
+        self._command: EnginePulumiCommand | None = None
 
     # -- workspace -------------------------------------------------------
 
-    def _pulumi_command(self) -> auto.PulumiCommand:
-        """The SDK's handle on our pinned CLI.
-
-        ``PulumiCommand()`` would run ``pulumi version`` on every engine start (~0.15 s of a
-        116 MB binary starting); the toolchain already checked that exact version when it
-        installed or found the binary, so the handle is built from what is known.
-        """
+    def _pulumi_command(self) -> EnginePulumiCommand:
         if self._command is None:
-            command = auto.PulumiCommand.__new__(auto.PulumiCommand)
-            command.command = str(self.pulumi.executable)
-            command.version = VersionInfo.parse(self.pulumi.version)
-            if not os.access(command.command, os.X_OK):
-                raise ToolchainError(f"cannot start pulumi from {self.pulumi.bin_dir}", hint="run `engine tools install`")
-            self._command = command
+            self._command = EnginePulumiCommand(self._find_tool())
         return self._command
 
     def _env(self, target: StackTarget) -> dict[str, str]:
         env = {
-            "PATH": os.pathsep.join([str(self.pulumi.bin_dir), os.environ.get("PATH", "")]),
             "PULUMI_CONFIG_PASSPHRASE": self.home.passphrase(target.customer),
             "PULUMI_CONFIG_PASSPHRASE_FILE": "",
             "PULUMI_BACKEND_URL": target.backend_url,
@@ -85,6 +103,7 @@ class PulumiRunner:
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_ACCESS_TOKEN": "",
+            "PYTHONPATH": str(PROJECT_ROOT),
         }
         return env
 
@@ -124,33 +143,45 @@ class PulumiRunner:
 
     # -- operations ------------------------------------------------------
 
-    def run(self, target: StackTarget, operation: str) -> StackResult:
-        """Run under the engine's stack lock (one writer per stack on this machine) and Pulumi's own."""
-        started = time.monotonic()
-        try:
-            with stack_lock(self.home.root / "locks", target.customer, target.environment, operation, self.lock_timeout):
-                return self._run(target, operation)
-        except StackLockedError as exc:
-            return StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
-                               tool=self.tool, operation=operation, status="failed", error=f"{exc.message}. {exc.hint}",
-                               duration_s=time.monotonic() - started)
+    def prepare(self, targets: list[StackTarget]) -> None:
+        """Every Pulumi target runs on the pinned CLI: make sure it is there before the first stack starts."""
+        if targets:
+            self._pulumi_command()
 
-    def _run(self, target: StackTarget, operation: str, retried: bool = False) -> StackResult:
-        started = time.monotonic()
-        result = StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
-                             tool=self.tool, operation=operation, status="succeeded")
-        events = _EventCollector(target, self.progress)
+    def deployed_with(self, target: StackTarget) -> bool:
+        """True when the stack's Pulumi state (file:// backends) holds resources."""
+        root = state_file(target.backend_url)
+        if root is None:
+            return False
         try:
-            if operation in ("up", "preview"):
-                stack = self._stack(target, create=True)
-            elif operation == "remediate":
-                stack = self._stack(target, create=False)
-            else:
-                stack = self._stack(target, create=False)
+            data = json.loads((root / ".pulumi" / "stacks" / target.project / f"{target.stack}.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(((data.get("checkpoint") or {}).get("latest") or {}).get("resources"))
+
+    def run(self, target: StackTarget, operation: Operation | str) -> StackResult:
+        """Run under the engine's stack lock (one writer per stack on this machine) and Pulumi's own."""
+        operation = Operation(operation)
+        started = time.monotonic()
+        recovered: list[str] = []
+        try:
+            with exclusive(self.home, target, operation, self.lock_timeout, self.stream, recovered):
+                result = self._run(target, operation)
+        except StackLockHeld as exc:
+            return locked_result(target, operation, exc.held, started)
+        result.recovered = recovered + result.recovered
+        return result
+
+    def _run(self, target: StackTarget, operation: Operation, retried: bool = False) -> StackResult:
+        started = time.monotonic()
+        result = StackResult.for_target(target, operation)
+        events = _EventCollector(target, self.stream)
+        try:
+            stack = self._stack(target, create=operation in (Operation.UP, Operation.PREVIEW))
             if stack is None:
-                result.status = "not-deployed"
+                result.status = Status.NOT_DEPLOYED
                 return result
-            self.progress(target, f"{operation} started")
+            self.stream.publish(StackStarted(target, operation))
             if operation in ("up", "remediate"):
                 # remediate = refresh first, so changes made outside Pulumi are seen and put back
                 up = stack.up(on_event=events, color="never", suppress_progress=True, refresh=operation == "remediate")
@@ -177,30 +208,29 @@ class PulumiRunner:
             elif operation == "list":
                 info = stack.info(show_secrets=False)
                 summaries = [s for s in stack.workspace.list_stacks() if s.name == target.stack]
-                result.details = {
-                    "last_update": info.start_time.isoformat() if info and info.start_time else None,
-                    "last_result": info.result if info else None,
-                    "resource_count": summaries[0].resource_count if summaries else None,
-                }
+                result.info = StackInfo(
+                    resource_count=summaries[0].resource_count if summaries else None,
+                    last_update=info.start_time.isoformat() if info and info.start_time else None,
+                    last_result=info.result if info else None,
+                )
             else:
                 raise ValueError(f"unknown operation {operation}")
             result.resources = events.changes
         except auto_errors.ConcurrentUpdateError as exc:
             notes = self._recover_from_crash(target, exc)
             if notes and not retried:
-                self.progress(target, "recovered: " + "; ".join(notes))
+                self.stream.publish(Notice(target, "recovered: " + "; ".join(notes)))
                 again = self._run(target, operation, retried=True)
-                again.details["recovered"] = notes
+                again.recovered = notes + again.recovered
                 return again
-            result.status = "failed"
+            result.status = Status.FAILED
             result.error = _lock_message(target, exc)
         except auto_errors.CommandError as exc:
-            result.status = "failed"
+            result.status = Status.FAILED
             result.error = events.error_text() or _stderr_tail(exc)
             result.resources = events.changes
         finally:
             result.duration_s = time.monotonic() - started
-        self.progress(target, f"{operation} {result.status}" + (f": {result.changes.describe()}" if result.ok and operation in ("up", "preview", "refresh", "destroy") else ""))
         return result
 
     def _recover_from_crash(self, target: StackTarget, exc: auto_errors.CommandError) -> list[str]:
@@ -216,7 +246,7 @@ class PulumiRunner:
         host = socket.gethostname()
         for who, pid, _when in holders:
             holder_host = who.rsplit("@", 1)[-1]
-            if holder_host != host or _pid_alive(int(pid)):
+            if holder_host != host or process.pid_alive(int(pid)):
                 return []  # a live holder, or another machine's: never cleared implicitly
         stack = self._stack(target, create=False)
         if stack is None:
@@ -232,18 +262,30 @@ class PulumiRunner:
             notes.append(f"resolved {len(pending)} pending operation(s) ({', '.join(kinds)}) with refresh --clear-pending-creates")
         return notes
 
-    def unlock(self, target: StackTarget) -> str:
-        """Clear the stack's lock (``pulumi cancel``).  Returns what was done."""
-        stack = self._stack(target, create=False)
-        if stack is None:
-            return f"stack {target.fqn} does not exist; nothing to unlock"
+    def unlock(self, target: StackTarget, lock_id: str | None = None) -> str:
+        """Clear the stack's lock (``pulumi cancel``) — only when no engine run holds the stack.
+
+        Raises ``StackLockedError`` naming the holder while a run is going: cancelling its
+        lock would let a second writer in.
+        """
+        from engine.errors import StackLockedError
+
+        recovered: list[str] = []
         try:
-            stack.cancel()
-        except auto_errors.CommandError as exc:
-            text = _stderr_tail(exc)
-            if "no update" in text.lower() or "not currently" in text.lower():
-                return f"stack {target.fqn} was not locked"
-            raise ToolchainError(f"could not unlock {target.fqn}: {text}") from exc
+            with exclusive(self.home, target, "unlock", self.lock_timeout, self.stream, recovered):
+                stack = self._stack(target, create=False)
+                if stack is None:
+                    return f"stack {target.fqn} does not exist; nothing to unlock"
+                try:
+                    stack.cancel()
+                except auto_errors.CommandError as exc:
+                    text = _stderr_tail(exc)
+                    if "no update" in text.lower() or "not currently" in text.lower():
+                        return f"stack {target.fqn} was not locked"
+                    raise ToolchainError(f"could not unlock {target.fqn}: {text}") from exc
+        except StackLockHeld as exc:
+            raise StackLockedError(f"{exc.held.describe()}: not unlocking a stack while a run is going",
+                                   hint="wait for it to finish; `engine unlock` is for locks a crashed run left") from None
         return f"cleared the lock on {target.fqn}"
 
     def _forget_local(self, target: StackTarget) -> None:
@@ -259,11 +301,11 @@ class PulumiRunner:
 
 
 class _EventCollector:
-    """Turns engine events into progress lines, a resource change list and error text."""
+    """Turns Pulumi's engine events into resource steps on the stream, a resource change list and error text."""
 
-    def __init__(self, target: StackTarget, progress: Progress):
+    def __init__(self, target: StackTarget, stream: EventStream):
         self.target = target
-        self.progress = progress
+        self.stream = stream
         self.changes: list[ResourceChange] = []
         self.errors: list[str] = []
         self._seen: set[str] = set()
@@ -273,7 +315,7 @@ class _EventCollector:
         self._seen.add(meta.urn)
         name = meta.urn.rsplit("::", 1)[-1]
         self.changes.append(ResourceChange(urn_name=name, type=_short_type(meta.type), action=action, properties=properties, diffs=diffs or []))
-        self.progress(self.target, f"{action:<8} {name} ({_short_type(meta.type)})" + (f" [{', '.join(properties)}]" if properties else ""))
+        self.stream.publish(ResourceStep(self.target, action, name, _short_type(meta.type), tuple(properties)))
 
     def __call__(self, event: auto.EngineEvent) -> None:
         pre = event.resource_pre_event
@@ -339,7 +381,7 @@ def _verify_counts(result: StackResult, changes: list[ResourceChange]) -> None:
     deletes = sum(1 for c in changes if c.action == "delete")
     if (updates, deletes) != (result.changes.update, result.changes.delete):
         total = result.changes.total_changes + result.changes.same
-        result.details["counts_corrected"] = {"reported": {"update": result.changes.update, "delete": result.changes.delete},
+        result.counts_corrected = {"reported": {"update": result.changes.update, "delete": result.changes.delete},
                                               "from_events": {"update": updates, "delete": deletes}}
         result.changes = Changes(update=updates, delete=deletes, same=max(total - updates - deletes, 0))
 
@@ -381,21 +423,6 @@ def _stderr_tail(exc: auto_errors.CommandError) -> str:
 
 
 _HOLDER = re.compile(r"created by (?P<who>\S+) \(pid (?P<pid>\d+)\) at (?P<when>[0-9T:\-.+Z]+)")
-
-
-def _pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs.  A zombie (killed, not yet reaped — common when the parent died too) is dead."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _lock_message(target: StackTarget, exc: auto_errors.CommandError) -> str:

@@ -10,33 +10,31 @@ the saved plan, and applies exactly that plan.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
-from engine import tfplan
+from engine import process, tfplan, toolchain
 from engine.errors import InputError, StackLockedError
 from engine.home import EngineHome
-from engine.locks import stack_lock
 from engine.planning import StackTarget
-from engine.results import SECRET_MASK, Changes, StackResult
+from engine.results import SECRET_MASK, Operation, StackInfo, StackResult, Status
+from engine.runners.base import StackLockHeld, exclusive, locked_result, state_file
+from engine.stream import EventStream, ResourceStep, StackStarted
 from engine.toolchain import TOFU_VERSION, Tool
-
-Progress = Callable[[StackTarget, str], None]
 
 MODULES_ROOT = Path(__file__).resolve().parent.parent.parent / "terraform"
 # Compatibility range of the pinned OpenTofu: it forked from Terraform 1.6 and tracks its language.
 TOFU_COVERS = ((1, 6), tuple(int(p) for p in TOFU_VERSION.split(".")[:2]))
-# Environment the tools must not inherit: it would change what runs (TF_CLI_ARGS, TF_VAR_*).
-_SCRUB = ("TF_CLI_ARGS", "TF_VAR_", "TF_WORKSPACE", "TF_DATA_DIR", "TF_LOG", "TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,8 @@ def select_binary(requested: str | None, tofu: Tool, terraform_on_path: tuple[st
 
     A ``terraform`` on PATH whose version starts with the requested one wins; otherwise
     the pinned OpenTofu serves any version in its compatibility range.  Anything else
-    raises ``InputError`` (exit 2) saying why.
+    raises ``InputError`` (exit 2) saying why.  ``tofu`` may be a not-yet-installed
+    placeholder: choosing needs only its version.
     """
     tofu_binary = Binary(str(tofu.executable), f"OpenTofu v{tofu.version}")
     if requested is None:
@@ -77,13 +76,16 @@ def select_binary(requested: str | None, tofu: Tool, terraform_on_path: tuple[st
 
 
 def terraform_on_path() -> tuple[str, str] | None:
+    """A ``terraform`` on PATH and its version — asked with the same scrubbed environment as every tool start."""
     found = shutil.which("terraform")
     if not found:
         return None
     try:
-        out = subprocess.run([found, "version", "-json"], capture_output=True, text=True, timeout=30, env={**os.environ, "CHECKPOINT_DISABLE": "1"})
+        out = process.run([found, "version", "-json"], env=process.tool_env({"CHECKPOINT_DISABLE": "1"}), timeout=30)
         return found, json.loads(out.stdout)["terraform_version"]
-    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+    except (InputError, ValueError, KeyError, TypeError):
+        return None
+    except Exception:  # noqa: BLE001 - a broken terraform on PATH is the same as none
         return None
 
 
@@ -91,7 +93,7 @@ def backend_config(target: StackTarget) -> dict:
     """The backend block for this stack: under the customer's own state location."""
     url = urlsplit(target.backend_url)
     if url.scheme == "file":
-        return {"local": {"path": f"{url.path}/terraform/{target.environment}.tfstate"}}
+        return {"local": {"path": f"{state_file(target.backend_url)}/terraform/{target.environment}.tfstate"}}
     if url.scheme == "s3":
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         config: dict = {
@@ -114,53 +116,75 @@ class TerraformRunner:
 
     tool = "terraform"
 
-    def __init__(self, home: EngineHome, tofu: Tool, provider_mirror: Path, progress: Progress = lambda _t, _m: None,
-                 lock_timeout: float = 0.0, tf_lock_timeout: str = "60s", find_terraform: Callable[[], tuple[str, str] | None] = terraform_on_path):
+    def __init__(self, home: EngineHome, stream: EventStream | None = None, lock_timeout: float = 0.0, tf_lock_timeout: str = "60s",
+                 find_tofu: Callable[[], Tool] = lambda: toolchain.ensure("tofu"),
+                 find_mirror: Callable[[], Path] = lambda: toolchain.ensure_provider_mirror(),
+                 find_terraform: Callable[[], tuple[str, str] | None] = terraform_on_path):
         self.home = home
-        self.tofu = tofu
-        self.provider_mirror = provider_mirror
-        self.progress = progress
+        self.stream = stream or EventStream()
         self.lock_timeout = lock_timeout
         self.tf_lock_timeout = tf_lock_timeout
-        self._terraform = find_terraform()
+        self._find_tofu, self._find_mirror, self._find_terraform = find_tofu, find_mirror, find_terraform
+        self._tofu: Tool | None = None
+        self._mirror: Path | None = None
+        self._terraform: tuple[str, str] | None | bool = False  # False: not looked for yet
+
+    # -- tools, resolved on first use (deployed_with needs none) ---------
+
+    @property
+    def tofu(self) -> Tool:
+        if self._tofu is None:
+            self._tofu = self._find_tofu()
+        return self._tofu
+
+    @property
+    def provider_mirror(self) -> Path:
+        if self._mirror is None:
+            self._mirror = self._find_mirror()
+        return self._mirror
+
+    def _terraform_on_path(self) -> tuple[str, str] | None:
+        if self._terraform is False:
+            self._terraform = self._find_terraform()
+        return self._terraform  # type: ignore[return-value]
 
     # -- preparation (before anything runs) ------------------------------
 
     def prepare(self, targets: list[StackTarget]) -> None:
-        """Fail with exit 2 before any target runs if a binary can't be selected."""
+        """Fail with exit 2 before any target runs if a binary can't be selected; then make sure the tools exist."""
+        placeholder = Tool("tofu", TOFU_VERSION, Path("(not installed yet)"), "pending")
         for target in targets:
-            self.binary(target)
+            select_binary(target.tool_version, self._tofu or placeholder, self._terraform_on_path())
+        if targets:
+            self.tofu, self.provider_mirror  # noqa: B018 - resolve (install) before the first stack starts
 
     def binary(self, target: StackTarget) -> Binary:
-        return select_binary(target.tool_version, self.tofu, self._terraform)
+        return select_binary(target.tool_version, self.tofu, self._terraform_on_path())
+
+    def deployed_with(self, target: StackTarget) -> bool:
+        """True when the stack's Terraform state (file:// backends) holds resources."""
+        local = backend_config(target).get("local")
+        if not local:
+            return False
+        try:
+            return bool(json.loads(Path(local["path"]).read_text()).get("resources"))
+        except (OSError, ValueError):
+            return False
 
     # -- the single place that starts the tool ---------------------------
 
-    def _tf(self, binary: Binary, args: list[str], cwd: Path, env: dict, stream: Callable[[str], None] | None = None) -> subprocess.CompletedProcess:
-        cmd = [binary.path, *args]
-        if stream is None:
-            return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        # apply -json: one JSON object per line, turned into live progress
-        with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-            lines = []
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.append(line)
-                stream(line)
-            stderr = proc.stderr.read() if proc.stderr else ""
-            proc.wait()
-        return subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), stderr)
+    def _tf(self, binary: Binary, args: list[str], cwd: Path, env: dict, stream: Callable[[str], None] | None = None) -> process.Completed:
+        # apply -json: one JSON object per line, turned into live progress by ``stream``
+        return process.run([binary.path, *args], cwd=cwd, env=env, on_stdout=stream)
 
     def _env(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
-        env.update({
+        """The scrubbed tool environment (no TF_LOG, TF_CLI_ARGS, TF_VAR_*, engine secrets) plus the engine's settings."""
+        return process.tool_env({
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
             "TF_CLI_CONFIG_FILE": str(self._cli_config()),
-            "PATH": os.pathsep.join([str(self.tofu.bin_dir), os.environ.get("PATH", "")]),
-        })
-        return env
+        }, path_first=[self.tofu.bin_dir])
 
     def _cli_config(self) -> Path:
         """Providers come from the engine's filesystem mirror; a shared plugin cache (OpenTofu locks it)."""
@@ -204,7 +228,22 @@ class TerraformRunner:
         self.home.ensure_state_dir(target.backend_url)
         return work
 
-    def _init(self, binary: Binary, work: Path, env: dict) -> None:
+    @contextmanager
+    def _cache_guard(self, writes: bool) -> Iterator[None]:
+        """Inits that may write the shared plugin cache run alone; inits that only read it run together.
+
+        Without a dependency lock file, every init re-installs the providers into the shared cache,
+        replacing the entry other inits are reading (tofu crashed in ``LinkFromOtherCache``, plans
+        beside it found "Required plugins are not installed").  With the lock file in place, init
+        only verifies and links — safe in parallel.
+        """
+        path = self.home.root / "tofu" / "init.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX if writes else fcntl.LOCK_SH)
+            yield
+
+    def _init(self, binary: Binary, work: Path, env: dict, module: str) -> None:
         digest = hashlib.sha256()
         for path in sorted(work.glob("*.tf")) + [work / "zz_engine_backend_override.tf.json"]:
             digest.update(path.name.encode() + path.read_bytes())
@@ -212,37 +251,55 @@ class TerraformRunner:
         marker = work / ".terraform" / "engine-init.sha256"
         if marker.is_file() and marker.read_text() == digest.hexdigest():
             return  # same module, backend and binary as last time: init would change nothing
-        proc = self._tf(binary, ["init", "-input=false", "-no-color", "-reconfigure", f"-lock-timeout={self.tf_lock_timeout}"], work, env)
+        # The dependency lock file of this module + binary + provider build, shared by every work dir using it.
+        key = hashlib.sha256(f"{module}|{binary.label}|{self.provider_mirror}".encode()).hexdigest()[:16]
+        template = self.home.root / "tofu" / "lockfiles" / f"{key}.hcl"
+        lock_file = work / ".terraform.lock.hcl"
+        if not lock_file.is_file() and template.is_file():
+            shutil.copyfile(template, lock_file)
+        args = ["init", "-input=false", "-no-color", "-reconfigure", f"-lock-timeout={self.tf_lock_timeout}"]
+        writes = not lock_file.is_file()
+        with self._cache_guard(writes):
+            proc = self._tf(binary, args, work, env)
+        if proc.returncode != 0 and not writes:
+            with self._cache_guard(True):  # e.g. the cache was emptied since the lock file was made
+                proc = self._tf(binary, args, work, env)
         if proc.returncode != 0:
             raise _ToolFailure(_error_text(proc))
+        if not template.is_file() and lock_file.is_file():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            tmp = template.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copyfile(lock_file, tmp)
+            os.replace(tmp, template)
         marker.write_text(digest.hexdigest())
 
     # -- operations ------------------------------------------------------
 
-    def run(self, target: StackTarget, operation: str) -> StackResult:
+    def run(self, target: StackTarget, operation: Operation | str) -> StackResult:
+        operation = Operation(operation)
         started = time.monotonic()
         binary = self.binary(target)
-        result = StackResult(customer=target.customer, environment=target.environment, stack=f"{target.project}/{target.stack}",
-                             tool=self.tool, operation=operation, status="succeeded", details={"binary": binary.label})
+        result = StackResult.for_target(target, operation, binary=binary.label)
         try:
-            with stack_lock(self.home.root / "locks", target.customer, target.environment, operation, self.lock_timeout):
-                self.progress(target, f"{operation} started ({binary.label})")
+            with exclusive(self.home, target, operation, self.lock_timeout, self.stream, result.recovered):
+                self.stream.publish(StackStarted(target, operation, binary.label))
                 work = self._workdir(target)
                 env = self._env()
-                self._init(binary, work, env)
-                operations = {"up": self._up, "preview": self._preview, "refresh": self._refresh, "destroy": self._destroy,
-                              "outputs": self._outputs_operation, "list": self._list, "drift": self._drift,
-                              "remediate": self._up}  # plan refreshes first: drift is seen and put back
+                self._init(binary, work, env, module=target.program)
+                operations = {Operation.UP: self._up, Operation.PREVIEW: self._preview, Operation.REFRESH: self._refresh,
+                              Operation.DESTROY: self._destroy, Operation.OUTPUTS: self._outputs_operation, Operation.LIST: self._list,
+                              Operation.DRIFT: self._drift,
+                              Operation.REMEDIATE: self._up}  # plan refreshes first: drift is seen and put back
                 operations[operation](target, binary, work, env, result)
+        except StackLockHeld as exc:
+            failed = locked_result(target, operation, exc.held, started)
+            failed.binary = binary.label
+            return failed
         except _ToolFailure as exc:
-            result.status = "failed"
+            result.status = Status.FAILED
             result.error = str(exc).replace("engine unlock CUSTOMER --env ENV", f"engine unlock {target.customer} --env {target.environment}")
-        except StackLockedError as exc:
-            result.status = "failed"
-            result.error = f"{exc.message}. {exc.hint}"
         finally:
             result.duration_s = time.monotonic() - started
-        self.progress(target, f"{operation} {result.status}" + (f": {result.changes.describe()}" if result.ok and operation in ("up", "preview", "refresh", "destroy") else ""))
         return result
 
     def _plan(self, binary: Binary, work: Path, env: dict, extra: list[str]) -> dict:
@@ -264,8 +321,9 @@ class TerraformRunner:
                 return
             if msg.get("type") in ("apply_complete", "apply_errored"):
                 hook = msg.get("hook", {})
-                addr = hook.get("resource", {}).get("addr", "?")
-                self.progress(target, f"{hook.get('action', '?'):<8} {addr} {'done' if msg['type'] == 'apply_complete' else 'FAILED'}")
+                resource = hook.get("resource", {})
+                self.stream.publish(ResourceStep(target, hook.get("action", "?"), resource.get("addr", "?"), resource.get("resource_type", ""),
+                                                 status="done" if msg["type"] == "apply_complete" else "failed"))
 
         proc = self._tf(binary, ["apply", "-input=false", "-no-color", "-json", f"-lock-timeout={self.tf_lock_timeout}", "engine.tfplan"], work, env, stream)
         if proc.returncode != 0:
@@ -299,13 +357,13 @@ class TerraformRunner:
     def _refresh(self, target, binary, work, env, result: StackResult) -> None:
         """The drift check, then the refresh-only plan applied: state records what is really there."""
         self._drift(target, binary, work, env, result)
-        if result.status == "succeeded" and result.resources:
+        if result.status == Status.SUCCEEDED and result.resources:
             self._apply_saved(target, binary, work, env)
 
     def _drift(self, target, binary, work, env, result: StackResult) -> None:
         """plan -refresh-only: what changed outside OpenTofu.  The plan is never applied: state is not written."""
         if self._resource_count(binary, work, env) == 0:
-            result.status = "not-deployed"
+            result.status = Status.NOT_DEPLOYED
             return
         plan = self._plan(binary, work, env, ["-refresh-only"])
         result.changes, result.resources = tfplan.summarize(plan, drift=True)
@@ -314,7 +372,7 @@ class TerraformRunner:
 
     def _destroy(self, target, binary, work, env, result: StackResult) -> None:
         if self._resource_count(binary, work, env) == 0:
-            result.status = "not-deployed"
+            result.status = Status.NOT_DEPLOYED
         else:
             plan = self._plan(binary, work, env, ["-destroy"])
             result.changes, result.resources = tfplan.summarize(plan)
@@ -323,29 +381,33 @@ class TerraformRunner:
 
     def _outputs_operation(self, target, binary, work, env, result: StackResult) -> None:
         if self._resource_count(binary, work, env) == 0:
-            result.status = "not-deployed"
+            result.status = Status.NOT_DEPLOYED
             return
         result.outputs = self._outputs(binary, work, env)
 
     def _list(self, target, binary, work, env, result: StackResult) -> None:
         count = self._resource_count(binary, work, env)
         if count == 0:
-            result.status = "not-deployed"
+            result.status = Status.NOT_DEPLOYED
             return
         state_path = backend_config(target).get("local", {}).get("path")
         last = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(Path(state_path).stat().st_mtime)) if state_path and Path(state_path).exists() else None
-        result.details.update({"resource_count": count, "last_update": last, "last_result": "succeeded"})
+        result.info = StackInfo(resource_count=count, last_update=last, last_result="succeeded")
 
     def unlock(self, target: StackTarget, lock_id: str | None) -> str:
         """Clear a state lock left by a run that is gone (``force-unlock``).  Returns what was done."""
         if not lock_id or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", lock_id):
             raise InputError("the Terraform path needs the lock ID to clear (--lock-id), as shown in the lock error")
         binary = self.binary(target)
-        with stack_lock(self.home.root / "locks", target.customer, target.environment, "unlock", self.lock_timeout):
-            work = self._workdir(target)
-            env = self._env()
-            self._init(binary, work, env)
-            proc = self._tf(binary, ["force-unlock", "-force", lock_id], work, env)
+        try:
+            with exclusive(self.home, target, "unlock", self.lock_timeout, self.stream, []):
+                work = self._workdir(target)
+                env = self._env()
+                self._init(binary, work, env, module=target.program)
+                proc = self._tf(binary, ["force-unlock", "-force", lock_id], work, env)
+        except StackLockHeld as exc:
+            raise StackLockedError(f"{exc.held.describe()}: not unlocking a stack while a run is going",
+                                   hint="wait for it to finish; `engine unlock` is for locks a crashed run left") from None
         if proc.returncode != 0:
             raise InputError(f"could not clear lock {lock_id} on {target.fqn}: {_error_text(proc)}")
         return f"cleared the state lock {lock_id} on {target.fqn}"
@@ -378,7 +440,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _LOCK_FIELD = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created):\s*(.*)$")
 
 
-def _error_text(proc: subprocess.CompletedProcess) -> str:
+def _error_text(proc: process.Completed) -> str:
     """What tofu said to a person: its ``Error:`` blocks without the box drawing and boilerplate."""
     text = _ANSI.sub("", proc.stderr or proc.stdout or "").strip()
     lines = [ln.lstrip("│╷╵ ").rstrip() for ln in text.splitlines()]
@@ -397,7 +459,7 @@ def _error_text(proc: subprocess.CompletedProcess) -> str:
     return "\n".join((errors or lines)[:15]) or f"{proc.args[1]} failed with exit code {proc.returncode}"
 
 
-def _json_error_text(proc: subprocess.CompletedProcess) -> str:
+def _json_error_text(proc: process.Completed) -> str:
     messages = []
     for line in (proc.stdout or "").splitlines():
         try:

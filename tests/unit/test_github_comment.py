@@ -39,7 +39,7 @@ def test_plan_without_changes():
 def test_apply_with_outputs_masks_secrets_and_failed_apply():
     ok = result(operation="up", changes=Changes(create=11), outputs={"vpc_cidr": "10.0.68.0/22", "database_password": "[secret]", "ips": ["10.0.70.10"]})
     check("apply-outputs", render_comment(ok, mode="apply", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC"))
-    bad = result(operation="up", tool="terraform", status="failed", error="vpc: FileExistsError: [Errno 17] File exists", details={"binary": "OpenTofu v1.10.6"})
+    bad = result(operation="up", tool="terraform", status="failed", error="vpc: FileExistsError: [Errno 17] File exists", binary="OpenTofu v1.10.6")
     check("apply-failed", render_comment(bad, mode="apply", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC"))
 
 

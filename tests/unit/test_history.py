@@ -23,6 +23,7 @@ from engine.home import EngineHome
 from engine.operations import Engine
 from engine.results import Changes, StackResult
 from tests.conftest import REPO, EngineCLI
+from tests.fakerunner import FakeRunner
 
 T0 = dt.datetime(2026, 5, 20, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -182,36 +183,25 @@ def test_a_broken_store_does_not_change_an_engine_run(tmp_path, capsys):
     shutil.copytree(REPO / "examples", tmp_path / "c" / "examples")
     (tmp_path / "blocker").write_text("")
 
-    class Runner:
-        tool = "pulumi"
-
-        def run(self, target, operation):
-            return StackResult(target.customer, target.environment, target.stack, "pulumi", operation, "succeeded", changes=Changes(create=1))
-
     recorder = Recorder(HistoryStore.sqlite(tmp_path / "blocker" / "history.sqlite3"))
-    engine = Engine(catalog=Catalog(tmp_path / "c"), home=EngineHome(tmp_path / "home"), runners=lambda _t: Runner(),
-                    listeners=[recorder.stack_done])
+    engine = Engine(catalog=Catalog(tmp_path / "c"), home=EngineHome(tmp_path / "home"), runners=lambda _t: FakeRunner())
+    engine.stream.subscribe(recorder)
     run = engine.run("acme", "up")
     assert run.ok and run.exit_code == 0 and len(run.stacks) == 2
     assert capsys.readouterr().err.count("warning: run history not recorded") == 2
 
 
-def test_listeners_and_on_stack_done_both_see_every_stack(tmp_path):
-    """`engine event` replaces on_stack_done with GitHub feedback; the history listener still records."""
+def test_history_and_feedback_both_subscribe_to_every_stack(tmp_path):
+    """`engine event` adds GitHub feedback as one more subscriber; the history still records every stack."""
+    from engine.stream import StackDone
+
     shutil.copytree(REPO / "stacks", tmp_path / "c" / "stacks")
     shutil.copytree(REPO / "examples", tmp_path / "c" / "examples")
-
-    class Runner:
-        tool = "pulumi"
-
-        def run(self, target, operation):
-            return StackResult(target.customer, target.environment, target.stack, "pulumi", operation, "succeeded")
-
     store = HistoryStore.sqlite(tmp_path / "h.sqlite3")
-    engine = Engine(catalog=Catalog(tmp_path / "c"), home=EngineHome(tmp_path / "home"), runners=lambda _t: Runner(),
-                    listeners=[Recorder(store).stack_done])
+    engine = Engine(catalog=Catalog(tmp_path / "c"), home=EngineHome(tmp_path / "home"), runners=lambda _t: FakeRunner())
+    engine.stream.subscribe(Recorder(store))
     feedback: list[str] = []
-    engine.on_stack_done = lambda r: feedback.append(r.environment)
+    engine.stream.subscribe(lambda e: feedback.append(e.result.environment) if isinstance(e, StackDone) else None)
     engine.run("acme", "preview")
     assert feedback == ["staging", "production"]
     assert sorted(r["environment"] for r in store.query()) == ["production", "staging"]

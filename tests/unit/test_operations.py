@@ -10,23 +10,9 @@ from engine.catalog import Catalog
 from engine.errors import ConfigError
 from engine.home import EngineHome
 from engine.operations import Engine
-from engine.planning import StackTarget
-from engine.results import Changes, StackResult
+from engine.runners.terraform import TerraformRunner
 from tests.conftest import REPO
-
-
-class FakeRunner:
-    tool = "pulumi"
-
-    def __init__(self, fail: set[str] = frozenset()):
-        self.calls: list[tuple[str, str]] = []
-        self.fail = fail
-
-    def run(self, target: StackTarget, operation: str) -> StackResult:
-        self.calls.append((target.environment, operation))
-        status = "failed" if target.environment in self.fail else "succeeded"
-        return StackResult(target.customer, target.environment, target.stack, self.tool, operation, status,
-                           changes=Changes(create=1), error="boom" if status == "failed" else None)
+from tests.fakerunner import FakeRunner
 
 
 @pytest.fixture
@@ -34,7 +20,9 @@ def engine_with(tmp_path):
     def build(runner: FakeRunner) -> Engine:
         shutil.copytree(REPO / "stacks", tmp_path / "c" / "stacks")
         shutil.copytree(REPO / "examples", tmp_path / "c" / "examples")
-        return Engine(catalog=Catalog(tmp_path / "c"), home=EngineHome(tmp_path / "home"), runners=lambda _tool: runner)
+        home = EngineHome(tmp_path / "home")
+        runners = {"pulumi": runner, "terraform": TerraformRunner(home)}  # the real one: it reads its own state files
+        return Engine(catalog=Catalog(tmp_path / "c"), home=home, runners=runners.__getitem__)
 
     return build
 

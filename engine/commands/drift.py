@@ -1,0 +1,65 @@
+"""``engine drift``: check stacks for changes made outside the engine, optionally remediate and report to GitHub.
+
+Exit 0 in sync, 3 drift found, 1 errors.
+"""
+
+from __future__ import annotations
+
+import os
+
+from engine import drift as drift_mod
+from engine.commands import Outcome
+from engine.commands.operate import progress_wanted
+from engine.commands.selection import select_customers
+from engine.errors import InputError
+from engine.reporters.console import ConsoleProgress
+from engine.reporters.drift import render_console, render_markdown
+from engine.wiring import Wiring
+
+
+def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, environments: tuple[str, ...], shard: str, parallel: int,
+        remediate: bool, markdown: bool, report_to: str, dry_run: bool) -> Outcome:
+    if all_customers == bool(customers):
+        raise InputError("name customers or pass --all (not both)")
+    engine = w.engine()
+    w.stream.subscribe(ConsoleProgress(enabled=progress_wanted()))
+    names = select_customers(engine, customers, all_customers, None)
+    index, total = drift_mod.parse_shard(shard)
+    load_errors: list = []
+    targets = drift_mod.select_targets(engine, names, list(environments) or None, (index, total), load_errors)
+    report = drift_mod.scan(engine, targets, parallel=parallel, remediate=remediate,
+                            may_remediate=lambda t: engine.catalog.record(t.customer).properties.drift_auto_remediate)
+    report.stacks += [drift_mod.StackDrift(None, r) for r in load_errors]
+    report.shard = f"{index}/{total}"
+    for stack in report.stacks:
+        w.history.drift_done(stack)
+    data = report.to_dict()
+    warnings: list[str] = []
+    if report_to == "github":
+        github = _report_to_github(w, report, dry_run)
+        data["github"] = github
+        warnings = [f"GitHub call failed (the scan's result is unaffected): {line}" for line in github["failed_calls"]]
+    text = (lambda: render_markdown(report)) if markdown else (lambda: render_console(report))
+    return Outcome(data, text, report.exit_code, warnings)
+
+
+def _report_to_github(w: Wiring, report: drift_mod.DriftReport, dry_run: bool) -> dict:
+    """One issue per stack: opened/updated when drifted, closed when back in sync.  The repository is the
+    tenant record's choice (``drift_issues``): the customer's, or the manager's own."""
+    from engine.reporters.github import DriftIssues
+
+    catalog = w.engine().catalog
+    issues = DriftIssues(w.github(dry_run=dry_run), w.github_settings().run_url)
+    manager = os.environ.get("GITHUB_REPOSITORY")
+    for stack in report.stacks:
+        if stack.target is None:
+            continue
+        record = catalog.record(stack.target.customer)
+        repository = manager if record.drift_issues == "manager" else record.repository
+        if repository is None:
+            issues.log.append(f"{stack.target.fqn}: drift_issues is 'manager' but GITHUB_REPOSITORY is not set")
+        elif stack.state == "drifted":
+            issues.sync(repository, stack.result, drifted=True)
+        elif stack.state in ("in-sync", "remediated"):
+            issues.sync(repository, stack.result, drifted=False)
+    return {"issues": issues.actions, "failed_calls": issues.log, "dry_run_writes": [x.describe() for x in issues.api.planned]}

@@ -1,0 +1,60 @@
+"""``engine up|preview|refresh|destroy|outputs``: one customer's stacks, or a fleet (--all, --changed-from)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from engine import fanout
+from engine.catalog import check_customer_id
+from engine.commands import Outcome
+from engine.commands.selection import select_customers
+from engine.errors import InputError
+from engine.reporters.console import ConsoleProgress, render_run
+from engine.reporters.fleet import FleetProgress, render_table
+from engine.results import Operation
+from engine.wiring import Wiring
+
+FLEET_OPERATIONS = {Operation.UP, Operation.PREVIEW, Operation.REFRESH}
+CONFIRM = {Operation.DESTROY}
+
+
+def progress_wanted(quiet: bool = False) -> bool:
+    return not quiet and (sys.stderr.isatty() or bool(os.environ.get("ENGINE_PROGRESS")))
+
+
+def run(w: Wiring, operation: str, customer: str | None, environments: tuple[str, ...] = (), *, yes: bool = False,
+        all_customers: bool = False, changed_from: Path | None = None, parallel: int = 1, quiet: bool = False) -> Outcome:
+    op = Operation(operation)
+    if all_customers or changed_from:
+        if op not in FLEET_OPERATIONS:
+            raise InputError(f"`engine {op}` works on one customer at a time")
+        if customer:
+            raise InputError("name one customer, or use --all / --changed-from")
+        return fleet(w, op, all_customers, changed_from, environments, parallel, quiet)
+    if customer is None:
+        raise InputError("name a customer, or use --all / --changed-from")
+    check_customer_id(customer)
+    if op in CONFIRM and not yes:
+        raise InputError(f"`engine {op}` deletes every resource of {customer}'s selected stacks", hint="add --yes to confirm")
+    engine = w.engine()
+    w.stream.subscribe(ConsoleProgress(enabled=progress_wanted(quiet)))
+    result = engine.run(customer, op, list(environments) or None)
+    return Outcome(result.to_dict(), lambda: render_run(result), result.exit_code)
+
+
+def fleet(w: Wiring, op: Operation, all_customers: bool, changed_from: Path | None, environments: tuple[str, ...],
+          parallel: int, quiet: bool) -> Outcome:
+    """The same operation over many customers, each in its own process, ``parallel`` at a time."""
+    engine = w.engine()
+    customers = select_customers(engine, (), all_customers, changed_from)
+    # everything is loaded, validated and planned before the first process starts
+    targets = engine.plan_many(customers, list(environments) or None)
+    for tool in sorted({t.tool for t in targets}):
+        w.runner(tool).prepare([t for t in targets if t.tool == tool])  # tools resolved once: children never race on installs
+    extra = [a for e in environments for a in ("--env", e)] + ["--lock-timeout", str(w.lock_timeout)]
+    settings = {"ENGINE_CATALOG": str(engine.catalog.root), "ENGINE_HOME": str(w.home.root)}
+    result = fanout.run_fleet(customers, str(op), parallel=parallel, extra_args=extra, settings=settings, cwd=engine.catalog.root,
+                              progress=FleetProgress(enabled=not quiet, total=len(customers)))
+    return Outcome(result.to_dict(), lambda: render_table(result) if customers else "no customers selected", result.exit_code)

@@ -1,0 +1,28 @@
+"""``engine validate PATH``: check a customer file or tenant record; ``engine schema``: their JSON Schemas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.commands import Outcome
+from engine.config import CustomerConfig, TenantRecord, json_schema, validate_document
+from engine.documents import load_file
+from engine.errors import ConfigError, Problem
+
+
+def run(path: Path, kind: str = "auto") -> Outcome:
+    """Exit 0 when valid; a ``ConfigError`` (exit 2) naming file, line and key otherwise."""
+    doc = load_file(path)
+    if kind == "auto":
+        kind = "tenant" if isinstance(doc.data, dict) and "customer" in doc.data and "repository" in doc.data else "customer"
+    model = CustomerConfig if kind == "customer" else TenantRecord
+    obj = validate_document(doc, model)
+    if kind == "tenant" and path.stem != obj.customer:
+        raise ConfigError([Problem(str(path), doc.line_of(("customer",)), "customer", f"customer id {obj.customer!r} does not match the file name {path.name!r}")])
+    extra = f" ({len(obj.environments)} environments: {', '.join(obj.environments)})" if kind == "customer" else f" (customer {obj.customer})"
+    return Outcome({"ok": True, "file": str(path), "kind": kind, "value": obj.model_dump(mode="json")},
+                   f"{path}: valid {kind} file{extra}")
+
+
+def schema(kind: str) -> Outcome:
+    return Outcome(json_schema(kind), json_only=True)

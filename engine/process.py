@@ -1,0 +1,283 @@
+"""The one place the engine starts a child process: tools, Go builds, Ansible's child, fan-out workers.
+
+Every child gets
+
+- an explicit environment: ``tool_env()`` for tools (only what a tool and its providers need:
+  no engine secrets, no GitHub tokens, no ``TF_LOG``/``TF_CLI_ARGS``; cloud credentials pass
+  because providers read them), or ``engine_env()`` for the engine's own workers;
+- a timeout, after which its whole process group is stopped;
+- its own process group, recorded while it runs (``children()``), so that a later run can
+  find and stop what a crashed engine left behind (plugins included) before touching state.
+
+Ctrl-C or SIGTERM on the engine is passed on to the running children's groups (SIGINT, so
+pulumi and tofu can end their update cleanly), then they are killed if they linger.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from engine.errors import ToolchainError
+
+# What a tool may inherit from the engine's environment.  Everything else is dropped.
+_PASS = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    # Go builds (the toolchain's route on machines that reach only module proxies)
+    "GOPATH", "GOCACHE", "GOMODCACHE", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOFLAGS",
+    "GOTOOLCHAIN", "GOROOT", "XDG_CACHE_HOME",
+)
+# Cloud providers read their credentials from these; the engine never prints them.
+_PASS_PREFIXES = ("AWS_", "AZURE_", "ARM_", "GOOGLE_", "CLOUDSDK_")
+
+DEFAULT_TIMEOUT = float(os.environ.get("ENGINE_TOOL_TIMEOUT", 2 * 3600))
+_GRACE_S = 20.0  # after SIGINT/SIGTERM, before SIGKILL
+
+
+def tool_env(extra: Mapping[str, str] | None = None, *, path_first: Sequence[Path | str] = ()) -> dict[str, str]:
+    """The scrubbed environment every tool starts with, plus ``extra`` (which wins)."""
+    env = {k: v for k, v in os.environ.items() if k in _PASS or k.startswith(_PASS_PREFIXES)}
+    if path_first:
+        env["PATH"] = os.pathsep.join([*(str(p) for p in path_first), env.get("PATH", os.defpath)])
+    env.update(extra or {})
+    return env
+
+
+def engine_env(extra: Mapping[str, str] | None = None, drop: Sequence[str] = ()) -> dict[str, str]:
+    """The engine's own environment for an engine worker process (it needs the engine's settings)."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Completed:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+# Process groups of the children running now (a crashed engine's lock file records them).
+_running: set[int] = set()
+_running_lock = threading.Lock()
+
+
+_watchers: list[Callable[[], None]] = []
+
+
+def children() -> list[int]:
+    """Process group ids of the children this process is running now."""
+    with _running_lock:
+        return sorted(_running)
+
+
+def watch(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` whenever a child starts or ends (the stack lock records them); returns an unwatch function."""
+    _watchers.append(callback)
+    return lambda: _watchers.remove(callback) if callback in _watchers else None
+
+
+def _changed() -> None:
+    for callback in list(_watchers):
+        try:
+            callback()
+        except OSError:
+            pass
+
+
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (tells a process from a later one that reused its id)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs.  A zombie (killed, not yet reaped — common when the parent died too) is dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def stop_leftovers(groups: Sequence[tuple[int, int]], grace: float = _GRACE_S) -> list[str]:
+    """Stop what a crashed engine's tools left running (providers mid-create, plugins).
+
+    ``groups`` are the (process group, leader start ticks) the crashed run recorded.  Only
+    processes started no earlier than that leader are touched — never a later process that
+    happens to reuse the id.  Returns a description of each process stopped.
+    """
+    stopped: list[str] = []
+    for pgid, leader_start in groups:
+        members = [(pid, cmd) for pid, cmd in group_members(pgid) if (start_ticks(pid) or -1) >= leader_start]
+        if not members:
+            continue
+        names = [f"pid {pid} ({cmd[:80]})" for pid, cmd in members]
+        for pid, _cmd in members:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(pid_alive(pid) for pid, _ in members):
+            time.sleep(0.1)
+        for pid, _cmd in members:
+            if pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        stopped.extend(names)
+    return stopped
+
+
+def run(args: Sequence[str | os.PathLike], *, env: Mapping[str, str], cwd: Path | str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT, input: str | None = None,
+        on_stdout: Callable[[str], None] | None = None, on_stderr: Callable[[str], None] | None = None,
+        own_group: bool = True) -> Completed:
+    """Run a child to completion and return its output.
+
+    ``on_stdout``/``on_stderr`` receive each line as it arrives (live progress); the full text
+    is returned either way.  A child that outlives ``timeout`` has its process group stopped and
+    comes back with ``timed_out=True`` and a non-zero code.  Raises ``ToolchainError`` only when
+    the program cannot be started at all.  ``own_group=False`` keeps the child in the engine's
+    process group (fan-out workers: a terminal's Ctrl-C reaches them directly, and they stop
+    their own tools).
+    """
+    argv = [os.fspath(a) for a in args]
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+                                process_group=0 if own_group else None)
+    except OSError as exc:
+        raise ToolchainError(f"cannot start {Path(argv[0]).name}: {exc.strerror or exc}") from None
+    pgid = proc.pid if own_group else None
+    if pgid is not None:
+        with _running_lock:
+            _running.add(pgid)
+        _changed()
+    out: list[str] = []
+    err: list[str] = []
+
+    def pump(stream, sink: list[str], callback) -> None:
+        for line in iter(stream.readline, ""):
+            sink.append(line)
+            if callback is not None:
+                try:
+                    callback(line.rstrip("\n"))
+                except Exception:  # noqa: BLE001 - a broken progress consumer must not hang the child on a full pipe
+                    callback = None
+        stream.close()
+
+    threads = [threading.Thread(target=pump, args=(proc.stdout, out, on_stdout), daemon=True),
+               threading.Thread(target=pump, args=(proc.stderr, err, on_stderr), daemon=True)]
+    for t in threads:
+        t.start()
+    timed_out = False
+    try:
+        if input is not None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(input)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            if pgid is not None:
+                stop_group(pgid, signal.SIGTERM)
+            else:
+                proc.terminate()
+            proc.wait()
+    except BaseException:
+        # Ctrl-C / SIGTERM of the engine: let the tool end its operation cleanly, then make sure it is gone.
+        if pgid is not None:
+            stop_group(pgid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        proc.wait()
+        raise
+    finally:
+        for t in threads:
+            t.join(timeout=5)
+        if pgid is not None:
+            with _running_lock:
+                _running.discard(pgid)
+            _changed()
+    code = proc.returncode if not timed_out else (proc.returncode or 124)
+    stderr = "".join(err)
+    if timed_out:
+        stderr += f"\n{Path(argv[0]).name} did not finish within {int(timeout or 0)}s and was stopped"
+    return Completed(argv, code, "".join(out), stderr, timed_out)
+
+
+def group_members(pgid: int) -> list[tuple[int, str]]:
+    """Live processes (pid, command line) in process group ``pgid`` — zombies excluded."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or int(fields[2]) != pgid:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, IndexError, ValueError):
+            continue
+        members.append((int(entry.name), cmdline))
+    return members
+
+
+def stop_group(pgid: int, first: int = signal.SIGTERM, grace: float = _GRACE_S) -> list[str]:
+    """Signal a process group, wait up to ``grace`` seconds, then SIGKILL what is left.
+
+    Returns the command lines of the processes that were running when it started.
+    """
+    before = [cmd for _pid, cmd in group_members(pgid)]
+    if not before:
+        return []
+    try:
+        os.killpg(pgid, first)
+    except (ProcessLookupError, PermissionError):
+        return before
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and group_members(pgid):
+        time.sleep(0.1)
+    if group_members(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and group_members(pgid):
+            time.sleep(0.05)
+    return before
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM of the engine becomes a KeyboardInterrupt, so running children are stopped cleanly too."""
+    def on_term(_signum, _frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)

@@ -1,0 +1,35 @@
+"""``engine drift`` for a terminal and for a job summary (Markdown)."""
+
+from __future__ import annotations
+
+from engine.drift import DriftReport
+
+_ICONS = {"in-sync": "✅", "drifted": "⚠️", "remediated": "🔧", "not-deployed": "➖", "error": "❌"}
+
+
+def render_console(report: DriftReport) -> str:
+    lines = [f"{'STACK':<32} {'TOOL':<10} {'STATE':<13} DETAILS"]
+    for s in report.stacks:
+        r = s.result
+        detail = ""
+        if s.state in ("drifted", "remediated"):
+            detail = f"{len(r.resources)} resource(s): " + ", ".join(f"{c.urn_name} ({c.action})" for c in r.resources[:4])
+        elif s.state == "error":
+            detail = ((s.after_remediation or r).error or "").splitlines()[0][:100]
+        lines.append(f"{r.customer + '/' + r.environment:<32} {r.tool:<10} {s.state:<13} {detail}")
+        if s.state in ("drifted", "remediated"):
+            for c in r.resources[:20]:
+                for d in c.diffs[:10]:
+                    lines.append(f"{'':<34}{c.urn_name}.{d['path']}: {d['old']!r} → {d['new']!r}")
+    summary = ", ".join(f"{report.count(k)} {k}" for k in ("in-sync", "drifted", "remediated", "not-deployed", "error") if report.count(k))
+    lines.append(f"\n{len(report.stacks)} stacks (shard {report.shard}, {report.parallel} at a time, {report.duration_s:.1f}s): {summary or 'nothing to check'}")
+    return "\n".join(lines)
+
+
+def render_markdown(report: DriftReport) -> str:
+    lines = ["| Stack | Tool | State | Drifted resources |", "| --- | --- | --- | --- |"]
+    for s in report.stacks:
+        r = s.result
+        names = ", ".join(f"`{c.urn_name}` ({c.action})" for c in r.resources[:10]) if s.state in ("drifted", "remediated") else ""
+        lines.append(f"| `{r.customer}/{r.environment}` | {r.tool} | {_ICONS.get(s.state, '')} {s.state} | {names} |")
+    return "\n".join(lines)

@@ -1,0 +1,126 @@
+"""The engine's parts, put together once per process: which runner serves which tool, the
+GitHub client, the run history, and who listens to the event stream.
+
+Commands receive a ``Wiring`` and ask it for what they need; nothing else constructs
+runners or clients.  A new tool is one entry in ``RUNNERS``; a new reporter is one
+``stream.subscribe`` (here, or in the command that wants it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from engine.catalog import Catalog
+from engine.errors import InputError
+from engine.home import EngineHome, default_home
+from engine.operations import Engine, unsupported_tool
+from engine.runners.base import Runner, Step
+from engine.stream import EventStream
+
+if TYPE_CHECKING:
+    from engine.github import GitHubAPI, Settings as GitHubSettings
+    from engine.history import Recorder
+
+
+def _pulumi(w: "Wiring") -> Runner:
+    from engine.runners.pulumi import PulumiRunner  # imported lazily: loading pulumi takes ~0.5 s
+
+    return PulumiRunner(w.home, w.stream, lock_timeout=w.lock_timeout)
+
+
+def _terraform(w: "Wiring") -> Runner:
+    from engine.runners.terraform import TerraformRunner
+
+    return TerraformRunner(w.home, w.stream, lock_timeout=w.lock_timeout, tf_lock_timeout=f"{int(w.lock_timeout)}s")
+
+
+# tool name (as planned from infrastructure_tools) -> how to build its runner
+RUNNERS: dict[str, Callable[["Wiring"], Runner]] = {"pulumi": _pulumi, "terraform": _terraform}
+
+GITHUB_CREDENTIALS = ("ENGINE_GITHUB_TOKEN", "GITHUB_TOKEN", "ENGINE_GITHUB_APP_ID")
+
+
+@dataclass
+class Wiring:
+    catalog_root: Path
+    home: EngineHome
+    lock_timeout: float = 0.0
+    stream: EventStream = field(default_factory=EventStream)
+    _runners: dict[str, Runner] = field(default_factory=dict, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+    _github: dict[bool, "GitHubAPI"] = field(default_factory=dict, repr=False)
+    _history: "Recorder | None" = field(default=None, repr=False)
+
+    @classmethod
+    def from_options(cls, catalog: str | None, home: str | None) -> "Wiring":
+        return cls(catalog_root=Path(catalog or os.environ.get("ENGINE_CATALOG") or "."),
+                   home=EngineHome(Path(home).resolve() if home else default_home()))
+
+    # -- tools -------------------------------------------------------------
+
+    def runner(self, tool: str) -> Runner:
+        """The runner of ``tool``, built once; its binary is resolved when it first needs it."""
+        if tool not in self._runners:
+            build = RUNNERS.get(tool)
+            self._runners[tool] = build(self) if build else unsupported_tool(tool)
+        return self._runners[tool]
+
+    def step(self, name: str) -> Step:
+        from engine.runners.ansible import AnsibleStep
+
+        if name != "ansible":
+            raise InputError(f"no step runner for {name!r}")
+        return AnsibleStep(self.home, self.stream)
+
+    # -- the engine ----------------------------------------------------------
+
+    def engine(self) -> Engine:
+        """The engine over the catalog (built once; the run history subscribes to its events)."""
+        if self._engine is None:
+            catalog = Catalog(self.catalog_root)
+            if not catalog.stacks_dir.is_dir():
+                raise InputError(f"no tenant catalog at {catalog.stacks_dir}", hint="run from the provider repository or pass --catalog PATH")
+            remote_source = None
+            if any(os.environ.get(k) for k in GITHUB_CREDENTIALS):
+                from engine.triggers import remote_tenant
+
+                api = self.github()
+                remote_source = lambda record: remote_tenant(api, record)  # noqa: E731 - tenants without a local checkout
+            self._engine = Engine(catalog=catalog, home=self.home, runners=self.runner, steps=self.step,
+                                  remote_source=remote_source, stream=self.stream)
+            self.stream.subscribe(self.history)
+        return self._engine
+
+    @property
+    def history(self) -> "Recorder":
+        """Records every finished stack (best effort); see engine/history.py."""
+        if self._history is None:
+            from engine.history import recorder_from_env
+
+            self._history = recorder_from_env(self.home.root)
+        return self._history
+
+    # -- GitHub --------------------------------------------------------------
+
+    def github_settings(self) -> "GitHubSettings":
+        from engine.github import Settings
+
+        return Settings.from_env()
+
+    def github(self, dry_run: bool = False) -> "GitHubAPI":
+        """One GitHub client per process (per dry-run mode); closed by ``close``."""
+        if dry_run not in self._github:
+            from engine.github import GitHubAPI
+
+            self._github[dry_run] = GitHubAPI(self.github_settings(), dry_run=dry_run)
+        return self._github[dry_run]
+
+    def close(self) -> None:
+        for api in self._github.values():
+            close = getattr(api, "close", None)
+            if close is not None:
+                close()
+        self._github.clear()
