@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from engine.documents import Document, format_key_path, load_file
-from engine.errors import ConfigError, Problem
+from engine.errors import DOCUMENT, ConfigError, Problem
 
 # Identifiers.  Lower-case DNS-label-like names: safe as a directory name, a shell word,
 # a Pulumi stack/project name and a Terraform workspace name.  No dots, no slashes.
@@ -248,7 +248,7 @@ def validate_document(doc: Document, model: type[BaseModel]) -> Any:
     """
     if not isinstance(doc.data, dict):
         kind = type(doc.data).__name__ if doc.data is not None else "nothing"
-        raise ConfigError([Problem(doc.name, doc.line_of(()), "<document>", f"expected a mapping of keys at the top level, found {kind}")])
+        raise ConfigError([Problem(doc.name, doc.line_of(()), DOCUMENT, f"expected a mapping of keys at the top level, found {kind}")])
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
@@ -259,23 +259,33 @@ def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> li
     problems: list[Problem] = []
     seen: set[tuple] = set()
     for err in exc.errors(include_url=False):
-        loc = _clean_loc(err["loc"])
+        loc = _clean_loc(err["loc"], doc.data)
         key = (loc, err["type"])
         if key in seen:
             continue
         seen.add(key)
-        problems.append(Problem(doc.name, doc.line_of(loc), format_key_path(loc) or "<document>", _reason(err, loc, model)))
+        problems.append(Problem(doc.name, doc.line_of(loc), format_key_path(loc) or DOCUMENT, _reason(err, loc, model)))
     problems.sort(key=lambda p: (p.line or 0, p.key_path))
     return problems
 
 
-def _clean_loc(loc: tuple) -> tuple:
-    # pydantic inserts validator names into locs of unions/annotated types (e.g. 'function-after[...]',
-    # 'literal[...]', 'str'); they are not keys the user wrote.
+def _clean_loc(loc: tuple, data: Any) -> tuple:
+    """The key path the user wrote, from a pydantic error location.
+
+    pydantic inserts validator names into locs of unions/annotated types (e.g. 'function-after[...]',
+    'literal[...]', '[key]', 'str'); they are not keys the user wrote.  A part that is a key of the
+    document at that point is the user's, whatever it looks like (a customer key may well contain '[').
+    """
     out = []
     for part in loc:
-        if isinstance(part, str) and ("[" in part or part in {"str", "int", "bool", "list", "dict", "none", "float"}):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and ("[" in part or part in {"str", "int", "bool", "list", "dict", "none", "float"}):
             continue
+        else:
+            data = None  # a key that is not there (a required one): nothing below it is in the document either
         out.append(part)
     return tuple(out)
 
