@@ -16,6 +16,7 @@ import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -186,10 +187,40 @@ class StateBackend(Strict):
     @field_validator("url")
     @classmethod
     def _no_traversal(cls, value: str) -> str:
-        path = value.split("://", 1)[1].split("?", 1)[0]
-        if any(part == ".." for part in path.split("/")):
-            raise ValueError("state URL must not contain '..'")
+        problem = state_url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
+
+
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def state_url_problem(url: str) -> str | None:
+    """Why state under ``url`` + ``/<customer>`` could land anywhere else, or ``None``.
+
+    Pulumi percent-decodes the path before using it (``%2e%2e`` is ``..``, ``%2f`` is ``/``), so the path
+    is checked as written and after every decoding, until decoding changes nothing.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "file" and (parts.netloc or not parts.path.strip("/")):
+        # file://~/x is the home directory and file://x/y is relative to the tool's working directory
+        return "a file:// state URL names an absolute directory: file:///path/to/state (three slashes)"
+    if parts.scheme == "s3" and (not _S3_BUCKET.fullmatch(parts.netloc) or ".." in parts.netloc):
+        return f"{parts.netloc!r} is not an S3 bucket name (3-63 lower-case letters, digits, '.' and '-')"
+    if re.search(r"%(?![0-9A-Fa-f]{2})", parts.path):
+        return "state URL has a '%' that does not start a percent-encoded character (%XX)"
+    path, previous = parts.path, None
+    while path != previous:
+        segments = path.split("/")
+        if any(segment in (".", "..") for segment in segments):
+            return "state URL must not contain '.' or '..' segments, written plainly or percent-encoded (%2e%2e)"
+        if "" in segments[1:-1]:
+            return "state URL must not contain an empty segment ('//', also when percent-encoded as %2f)"
+        if any(ord(c) < 32 or c in "\x7f\\" for c in path):
+            return "state URL must not encode control characters or '\\'"
+        previous, path = path, unquote(path)
+    return None
 
 
 class Upstream(Strict):

@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 from engine.catalog import Catalog, Tenant
 from engine.config import TenantRecord
 from engine.errors import EngineError, InputError
-from engine.home import EngineHome
+from engine.home import EngineHome, state_path
 from engine.planning import Settings, StackTarget, plan_targets
 from engine.results import SECRET_MASK, RunResult, StackResult
 
@@ -208,9 +208,9 @@ def _refuse_tool_switch(target: StackTarget) -> None:
     deployed environment would create a second copy of everything and orphan the first.
     (Checked for file:// state; for s3:// the same layout applies but is not listed here.)
     """
-    if not target.backend_url.startswith("file://"):
+    root = state_path(target.backend_url)  # decoded, as Pulumi reads it; None for s3://
+    if root is None:
         return
-    root = Path(target.backend_url[len("file://"):])
     pulumi_state = root / ".pulumi" / "stacks" / target.project / f"{target.stack}.json"
     terraform_state = root / "terraform" / f"{target.environment}.tfstate"
     other = {"terraform": ("Pulumi", pulumi_state), "pulumi": ("Terraform", terraform_state)}.get(target.tool)
