@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from engine import tfplan
 from engine.errors import InputError, StackLockedError
@@ -91,12 +91,12 @@ def backend_config(target: StackTarget) -> dict:
     """The backend block for this stack: under the customer's own state location."""
     url = urlsplit(target.backend_url)
     if url.scheme == "file":
-        return {"local": {"path": f"{url.path}/terraform/{target.environment}.tfstate"}}
+        return {"local": {"path": f"{unquote(url.path)}/terraform/{target.environment}.tfstate"}}  # decoded, like Pulumi
     if url.scheme == "s3":
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         config: dict = {
             "bucket": url.netloc,
-            "key": f"{url.path.strip('/')}/terraform/{target.environment}.tfstate",
+            "key": f"{unquote(url.path).strip('/')}/terraform/{target.environment}.tfstate",
             "region": query.get("region", "us-east-1"),
             "use_lockfile": True,
         }

@@ -105,3 +105,15 @@ def test_a_state_root_that_decodes_outside_itself_is_refused_at_planning():
     record = TenantRecord.model_validate({"customer": "acme", "repository": "a/b", "network_index": 1})
     with pytest.raises(InputError, match="state location of 'acme' is refused"):
         backend_url(record, Settings("relative/state", "/unused"))  # file://relative/... names a host, not a path
+
+
+def test_terraform_state_goes_to_the_same_decoded_path(tmp_path):
+    from engine.runners.terraform import backend_config
+
+    url = f"file://{tmp_path}/my%20state/acme"
+    target = StackTarget(customer="acme", environment="staging", tool="terraform", program="local", project="acme", stack="staging",
+                         backend_url=url, config={})
+    assert backend_config(target)["local"]["path"] == str(state_path(url) / "terraform" / "staging.tfstate")
+    s3 = StackTarget(customer="acme", environment="staging", tool="terraform", program="aws", project="acme", stack="staging",
+                     backend_url="s3://fleet-state/my%20fleet/acme?region=eu-west-1", config={})
+    assert backend_config(s3)["s3"]["key"] == "my fleet/acme/terraform/staging.tfstate"  # the prefix Pulumi uses, decoded
