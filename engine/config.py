@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
 
 from engine.documents import Document, format_key_path, load_file
 from engine.errors import DOCUMENT, ConfigError, Problem
@@ -247,6 +247,9 @@ class TenantRecord(Strict):
     consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)
     # GitHub logins allowed to send this tenant's dispatches (empty: anyone who can dispatch to the manager).
     allowed_senders: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$")]] = Field(default_factory=list)
+    # How a dispatch proves it comes from the customer's repository: "signature" (HMAC-SHA256 with the customer's
+    # dispatch secret, docs/SETUP.md) or "allowed_senders" (opt-out for a provider's own relay; needs allowed_senders).
+    dispatch_auth: Literal["signature", "allowed_senders"] = "signature"
     # Where drift issues are opened: the customer's repository or the manager's (GITHUB_REPOSITORY).
     drift_issues: Literal["customer", "manager"] = "customer"
     # Which GitHub custom properties of the customer's repository may override `properties` above.
@@ -258,6 +261,13 @@ class TenantRecord(Strict):
     def _not_reserved(cls, value: str) -> str:
         if value in RESERVED_NAMES:
             raise ValueError(f"customer id {value!r} is reserved")
+        return value
+
+    @field_validator("dispatch_auth")
+    @classmethod
+    def _senders_named(cls, value: str, info: ValidationInfo) -> str:
+        if value == "allowed_senders" and not info.data.get("allowed_senders"):
+            raise ValueError("allowed_senders needs allowed_senders: the logins whose unsigned dispatches may run this tenant")
         return value
 
     @field_validator("config_path", "source")
