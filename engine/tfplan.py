@@ -57,15 +57,16 @@ def _changed_properties(before: Any, after: Any, after_unknown: Any, sensitive: 
 
 
 def _replace_path(path: list, sensitive: Any) -> str:
-    """A path that forces replacement, cut where it enters something wholly sensitive (its keys are secret too)."""
+    """A path that forces replacement, cut where it enters something sensitive: keys inside it can be secret too."""
     shown: list[str] = []
     marker = sensitive
     for step in path:
+        fits = isinstance(marker, dict) and isinstance(step, str) or isinstance(marker, list) and isinstance(step, int)
+        if marks_all(marker) or (marks_any(marker) and not fits):
+            break
         shown.append(str(step))
         marker = child_marker(marker, step)
-        if marks_all(marker):
-            break
-    return ".".join(shown)
+    return ".".join(shown) or "(value)"
 
 
 def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[ResourceChange]]:
