@@ -71,7 +71,6 @@ class DispatchSignature:
     message: bytes = field(repr=False)
     timestamp: int
     mac: str = field(repr=False)
-    key: str  # where it was in the event, e.g. client_payload.signature
 
 
 def dispatch_message(*, customer: str, sha: str | None, ref: str | None, pr: int | None, mode: str,
@@ -93,12 +92,12 @@ def sign_dispatch(secret: str, *, timestamp: int, **fields) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def _signature(value: str | None, key: str, **fields) -> DispatchSignature | None:
+def _signature(value: str | None, **fields) -> DispatchSignature | None:
     if not value:
         return None
     stamp, mac = value.split(",", 1)
     timestamp = int(stamp.removeprefix("t="))
-    return DispatchSignature(dispatch_message(timestamp=timestamp, **fields), timestamp, mac.removeprefix("v1="), key)
+    return DispatchSignature(dispatch_message(timestamp=timestamp, **fields), timestamp, mac.removeprefix("v1="))
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,7 @@ def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | N
         except ValidationError as exc:
             raise _problems(name, "client_payload", exc) from None
         envs = environments or ((body.environment,) if body.environment else ())
-        signature = _signature(body.signature, "client_payload.signature", customer=body.customer, sha=body.sha, ref=body.ref,
+        signature = _signature(body.signature, customer=body.customer, sha=body.sha, ref=body.ref,
                                pr=body.pr, mode=body.mode, environment=body.environment)
         return RunRequest(event_name, body.customer, body.sha, body.pr, mode or body.mode, envs, requested_mode=body.mode,
                           signature=signature)
@@ -219,7 +218,7 @@ def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | N
             raise _problems(name, "inputs", exc) from None
         envs = environments or ((inputs.environment,) if inputs.environment else ())
         pr = int(inputs.pr) if inputs.pr else None
-        signature = _signature(inputs.signature, "inputs.signature", customer=inputs.customer, sha=inputs.sha, ref=None, pr=pr,
+        signature = _signature(inputs.signature, customer=inputs.customer, sha=inputs.sha, ref=None, pr=pr,
                                mode=inputs.mode or "plan", environment=inputs.environment)
         return RunRequest(event_name, inputs.customer, inputs.sha or None, pr, mode or inputs.mode or "plan", envs,
                           requested_mode=inputs.mode or "plan", signature=signature)

@@ -81,7 +81,9 @@ def remote_tenant(api: GitHubAPI, record: TenantRecord, ref: str | None = None) 
     return Tenant(record=record, config=config, record_path=None, config_path=None)  # type: ignore[arg-type] - not local files
 
 
-DISPATCH_SECRETS = "ENGINE_DISPATCH_SECRETS"  # JSON object {"<customer>": "<that customer's dispatch secret>", …}
+# JSON object {"<customer>": "<that customer's dispatch secret>", …}; during a rotation an entry may be a
+# list ["<new>", "<old>"] (a dispatch signed with any of them is accepted).
+DISPATCH_SECRETS = "ENGINE_DISPATCH_SECRETS"
 MIN_SECRET_LENGTH = 32
 # A signature stays valid as long as GitHub may still run the job it started: a production approval can
 # wait up to 30 days, and a run can be re-run for 30 days.  Signatures from the future allow for clock skew.
@@ -89,8 +91,8 @@ MAX_SIGNATURE_AGE = 30 * 24 * 3600
 MAX_CLOCK_SKEW = 300
 
 
-def dispatch_secret(customer: str, env: Mapping[str, str] | None = None) -> str:
-    """The customer's dispatch secret from ``ENGINE_DISPATCH_SECRETS``.  Raises ``InputError``; never shows a secret."""
+def dispatch_secrets(customer: str, env: Mapping[str, str] | None = None) -> list[str]:
+    """The customer's dispatch secret(s) from ``ENGINE_DISPATCH_SECRETS``.  Raises ``InputError``; never shows a secret."""
     env = os.environ if env is None else env
     refused = f"dispatch for customer {customer!r} refused"
     raw = env.get(DISPATCH_SECRETS) or ""
@@ -102,12 +104,14 @@ def dispatch_secret(customer: str, env: Mapping[str, str] | None = None) -> str:
         table = None
     if not isinstance(table, dict):
         raise InputError(f'{refused}: {DISPATCH_SECRETS} is not a JSON object {{"customer-id": "secret", …}}')
-    secret = table.get(customer)
-    if secret is None:
+    entry = table.get(customer)
+    if entry is None:
         raise InputError(f"{refused}: {DISPATCH_SECRETS} has no entry for {customer!r}")
-    if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
-        raise InputError(f"{refused}: its entry in {DISPATCH_SECRETS} is not a string of at least {MIN_SECRET_LENGTH} characters")
-    return secret
+    secrets = entry if isinstance(entry, list) and entry else [entry]
+    if not all(isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH for secret in secrets):
+        raise InputError(f"{refused}: its entry in {DISPATCH_SECRETS} is not a string (or a list of strings) of at least "
+                         f"{MIN_SECRET_LENGTH} characters")
+    return secrets
 
 
 def authenticate(request: RunRequest, record: TenantRecord, env: Mapping[str, str] | None = None, now: float | None = None) -> None:
@@ -126,9 +130,10 @@ def authenticate(request: RunRequest, record: TenantRecord, env: Mapping[str, st
     key = "client_payload.signature" if request.event == "repository_dispatch" else "inputs.signature"
     if signature is None:
         raise InputError(f"{refused}: it is not signed ({key} is missing; docs/SETUP.md, dispatch authentication)")
-    secret = dispatch_secret(record.customer, env)
-    expected = hmac.new(secret.encode(), signature.message, "sha256").hexdigest()
-    if not hmac.compare_digest(expected.encode(), signature.mac.encode()):
+    # Every candidate is compared, in constant time, so the time taken says nothing about which one matched.
+    matches = [hmac.compare_digest(hmac.new(secret.encode(), signature.message, "sha256").hexdigest().encode(), signature.mac.encode())
+               for secret in dispatch_secrets(record.customer, env)]
+    if not any(matches):
         raise InputError(f"{refused}: {key} does not match (signed with another secret, or the payload was changed after signing)")
     age = (time.time() if now is None else now) - signature.timestamp
     if age > MAX_SIGNATURE_AGE:

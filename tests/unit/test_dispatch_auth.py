@@ -117,12 +117,22 @@ def test_the_signature_is_compared_in_constant_time(monkeypatch):
     ({"ENGINE_DISPATCH_SECRETS": "{not json " + ACME_SECRET}, "ENGINE_DISPATCH_SECRETS is not a JSON object"),
     ({"ENGINE_DISPATCH_SECRETS": json.dumps([ACME_SECRET])}, "ENGINE_DISPATCH_SECRETS is not a JSON object"),
     ({"ENGINE_DISPATCH_SECRETS": json.dumps({"beta": BETA_SECRET})}, "ENGINE_DISPATCH_SECRETS has no entry for 'acme'"),
-    ({"ENGINE_DISPATCH_SECRETS": json.dumps({"acme": "short"})}, "not a string of at least 32 characters"),
-], ids=["unset", "not-json", "not-an-object", "no-entry", "weak"])
+    ({"ENGINE_DISPATCH_SECRETS": json.dumps({"acme": "short"})}, r"not a string \(or a list of strings\) of at least 32 characters"),
+    ({"ENGINE_DISPATCH_SECRETS": json.dumps({"acme": [ACME_SECRET, "short"]})}, "of at least 32 characters"),
+], ids=["unset", "not-json", "not-an-object", "no-entry", "weak", "weak-in-rotation"])
 def test_a_missing_or_bad_secrets_table_refuses_every_dispatch_without_showing_it(env, reason):
     with pytest.raises(InputError, match=reason) as err:
         authenticate(signed(), env=env)
     assert err.value.exit_code == 2 and ACME_SECRET not in err.value.message and BETA_SECRET not in err.value.message
+
+
+def test_during_a_rotation_the_new_and_the_old_secret_are_both_accepted():
+    new = "acme-new-dispatch-secret-0123456789abcdef"
+    rotating = {"ENGINE_DISPATCH_SECRETS": json.dumps({"acme": [new, ACME_SECRET]})}
+    authenticate(signed(secret=new), env=rotating)
+    authenticate(signed(secret=ACME_SECRET), env=rotating)
+    with pytest.raises(InputError, match="does not match"):
+        authenticate(signed(secret=BETA_SECRET), env=rotating)
 
 
 def test_allowed_senders_still_restricts_a_correctly_signed_dispatch():
