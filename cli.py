@@ -16,6 +16,7 @@ import click
 from engine import process
 from engine.commands import Outcome, compliance, drift, event, history, listing, matrix, operate, plan_targets, to_json, tools, unlock, validate
 from engine.errors import EngineError
+from engine.untrusted import escape_lines
 from engine.wiring import Wiring
 
 MAX_PARALLEL = min(4, os.cpu_count() or 1)
@@ -57,7 +58,7 @@ class EngineCLI(click.Group):
         if isinstance(outcome, Outcome):
             _emit(to_json(outcome.data) if ctx.meta.get("as_json") and not outcome.json_only else outcome.render_text())
             for line in outcome.warnings:
-                _emit(f"warning: {line}", err=True)
+                _emit(f"warning: {escape_lines(line)}", err=True)
             ctx.exit(outcome.exit_code)
         return outcome
 

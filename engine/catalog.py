@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import CUSTOMER_ID_PATTERN, CustomerConfig, TenantRecord, load_customer_config, load_tenant_record
+from engine.documents import load_file
 from engine.errors import ConfigError, InputError, Problem, UnknownCustomerError
 
 _ID = re.compile(CUSTOMER_ID_PATTERN)
@@ -70,12 +71,49 @@ class Catalog:
                 f"tenant {customer!r} has no local 'source'; its customer file lives in {record.repository}",
                 hint="run it from a GitHub event, or set 'source' in the tenant record to a local checkout",
             )
-        base = (self.root / record.source).resolve()
-        path = (base / record.config_path).resolve()
-        if not path.is_relative_to(self.root):
-            raise InputError(f"customer file of {customer!r} resolves outside the catalog root")
+        record_path = self.stacks_dir / f"{customer}.yml"
+        path = self._customer_file(record, record_path)
         config = load_customer_config(path, self._show(path))
-        return Tenant(record=record, config=config, record_path=self.stacks_dir / f"{customer}.yml", config_path=path)
+        return Tenant(record=record, config=config, record_path=record_path, config_path=path)
+
+    def _customer_file(self, record: TenantRecord, record_path: Path) -> Path:
+        """The customer file, resolved inside the tenant's own source directory ``<root>/<source>``.
+
+        Symbolic links are followed only while they stay inside that directory.  A checkout (its
+        ``infra/`` folder, or the file itself) that links elsewhere could make this tenant deploy
+        another tenant's customer file, so it is a ``ConfigError`` naming the record's key and line.
+        """
+        own = self.root / record.source  # root is resolved; source has no '.' or '..' segments (validated)
+        if own.resolve() != own:
+            link, target = self._first_link(self.root, record.source)
+            raise self._link_error(record_path, "source", f"{link} is a symbolic link (to {target}); a tenant's source "
+                                   "must be a directory of its own in the catalog, not a link to one")
+        path = (own / record.config_path).resolve()
+        if not path.is_relative_to(own):
+            link, target = self._first_link(own, record.config_path)
+            key = "config_path" if "config_path" in record.model_fields_set else "source"
+            raise self._link_error(record_path, key, f"{link} is a symbolic link to {target}, outside the tenant's source "
+                                   f"directory {record.source}; a customer file is read from the tenant's own checkout only")
+        return path
+
+    def _first_link(self, base: Path, relative: str) -> tuple[str, str]:
+        """The first symbolic link on ``base/relative`` and where it leads, as shown in errors."""
+        current = base
+        for part in Path(relative).parts:
+            current = current / part
+            if current.is_symlink():
+                target = current.resolve()
+                shown = str(target.relative_to(self.root)) if target.is_relative_to(self.root) else f"{target} (outside the catalog)"
+                return str(current.relative_to(self.root)), shown
+        return relative, str((base / relative).resolve())
+
+    def _link_error(self, record_path: Path, key: str, reason: str) -> ConfigError:
+        shown = self._show(record_path)
+        try:
+            line = load_file(record_path, shown).line_of((key,))
+        except ConfigError:
+            line = None
+        return ConfigError([Problem(shown, line, key, reason)])
 
     def check_unique(self, records: list[TenantRecord]) -> None:
         """Network indexes must be unique across the catalog, or CIDRs would overlap."""

@@ -16,11 +16,12 @@ import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
 
 from engine.documents import Document, format_key_path, load_file
-from engine.errors import ConfigError, Problem
+from engine.errors import DOCUMENT, ConfigError, Problem
 
 # Identifiers.  Lower-case DNS-label-like names: safe as a directory name, a shell word,
 # a Pulumi stack/project name and a Terraform workspace name.  No dots, no slashes.
@@ -186,10 +187,40 @@ class StateBackend(Strict):
     @field_validator("url")
     @classmethod
     def _no_traversal(cls, value: str) -> str:
-        path = value.split("://", 1)[1].split("?", 1)[0]
-        if any(part == ".." for part in path.split("/")):
-            raise ValueError("state URL must not contain '..'")
+        problem = state_url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
+
+
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def state_url_problem(url: str) -> str | None:
+    """Why state under ``url`` + ``/<customer>`` could land anywhere else, or ``None``.
+
+    Pulumi percent-decodes the path before using it (``%2e%2e`` is ``..``, ``%2f`` is ``/``), so the path
+    is checked as written and after every decoding, until decoding changes nothing.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "file" and (parts.netloc or not parts.path.strip("/")):
+        # file://~/x is the home directory and file://x/y is relative to the tool's working directory
+        return "a file:// state URL names an absolute directory: file:///path/to/state (three slashes)"
+    if parts.scheme == "s3" and (not _S3_BUCKET.fullmatch(parts.netloc) or ".." in parts.netloc):
+        return f"{parts.netloc!r} is not an S3 bucket name (3-63 lower-case letters, digits, '.' and '-')"
+    if re.search(r"%(?![0-9A-Fa-f]{2})", parts.path):
+        return "state URL has a '%' that does not start a percent-encoded character (%XX)"
+    path, previous = parts.path, None
+    while path != previous:
+        segments = path.split("/")
+        if any(segment in (".", "..") for segment in segments):
+            return "state URL must not contain '.' or '..' segments, written plainly or percent-encoded (%2e%2e)"
+        if "" in segments[1:-1]:
+            return "state URL must not contain an empty segment ('//', also when percent-encoded as %2f)"
+        if any(ord(c) < 32 or c in "\x7f\\" for c in path):
+            return "state URL must not encode control characters or '\\'"
+        previous, path = path, unquote(path)
+    return None
 
 
 class Upstream(Strict):
@@ -216,6 +247,9 @@ class TenantRecord(Strict):
     consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)
     # GitHub logins allowed to send this tenant's dispatches (empty: anyone who can dispatch to the manager).
     allowed_senders: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$")]] = Field(default_factory=list)
+    # How a dispatch proves it comes from the customer's repository: "signature" (HMAC-SHA256 with the customer's
+    # dispatch secret, docs/SETUP.md) or "allowed_senders" (opt-out for a provider's own relay; needs allowed_senders).
+    dispatch_auth: Literal["signature", "allowed_senders"] = "signature"
     # Where drift issues are opened: the customer's repository or the manager's (GITHUB_REPOSITORY).
     drift_issues: Literal["customer", "manager"] = "customer"
     # Which GitHub custom properties of the customer's repository may override `properties` above.
@@ -227,6 +261,13 @@ class TenantRecord(Strict):
     def _not_reserved(cls, value: str) -> str:
         if value in RESERVED_NAMES:
             raise ValueError(f"customer id {value!r} is reserved")
+        return value
+
+    @field_validator("dispatch_auth")
+    @classmethod
+    def _senders_named(cls, value: str, info: ValidationInfo) -> str:
+        if value == "allowed_senders" and not info.data.get("allowed_senders"):
+            raise ValueError("allowed_senders needs allowed_senders: the logins whose unsigned dispatches may run this tenant")
         return value
 
     @field_validator("config_path", "source")
@@ -248,7 +289,7 @@ def validate_document(doc: Document, model: type[BaseModel]) -> Any:
     """
     if not isinstance(doc.data, dict):
         kind = type(doc.data).__name__ if doc.data is not None else "nothing"
-        raise ConfigError([Problem(doc.name, doc.line_of(()), "<document>", f"expected a mapping of keys at the top level, found {kind}")])
+        raise ConfigError([Problem(doc.name, doc.line_of(()), DOCUMENT, f"expected a mapping of keys at the top level, found {kind}")])
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
@@ -259,23 +300,33 @@ def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> li
     problems: list[Problem] = []
     seen: set[tuple] = set()
     for err in exc.errors(include_url=False):
-        loc = _clean_loc(err["loc"])
+        loc = _clean_loc(err["loc"], doc.data)
         key = (loc, err["type"])
         if key in seen:
             continue
         seen.add(key)
-        problems.append(Problem(doc.name, doc.line_of(loc), format_key_path(loc) or "<document>", _reason(err, loc, model)))
+        problems.append(Problem(doc.name, doc.line_of(loc), format_key_path(loc) or DOCUMENT, _reason(err, loc, model)))
     problems.sort(key=lambda p: (p.line or 0, p.key_path))
     return problems
 
 
-def _clean_loc(loc: tuple) -> tuple:
-    # pydantic inserts validator names into locs of unions/annotated types (e.g. 'function-after[...]',
-    # 'literal[...]', 'str'); they are not keys the user wrote.
+def _clean_loc(loc: tuple, data: Any) -> tuple:
+    """The key path the user wrote, from a pydantic error location.
+
+    pydantic inserts validator names into locs of unions/annotated types (e.g. 'function-after[...]',
+    'literal[...]', '[key]', 'str'); they are not keys the user wrote.  A part that is a key of the
+    document at that point is the user's, whatever it looks like (a customer key may well contain '[').
+    """
     out = []
     for part in loc:
-        if isinstance(part, str) and ("[" in part or part in {"str", "int", "bool", "list", "dict", "none", "float"}):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and ("[" in part or part in {"str", "int", "bool", "list", "dict", "none", "float"}):
             continue
+        else:
+            data = None  # a key that is not there (a required one): nothing below it is in the document either
         out.append(part)
     return tuple(out)
 

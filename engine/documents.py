@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from engine.errors import ConfigError, Problem
+from engine.errors import DOCUMENT, ConfigError, Problem
+from engine.untrusted import escape_inline
 
 # libyaml's parser when PyYAML was built with it (the wheels are): same events and marks, ~5× faster.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -58,12 +59,17 @@ class Document:
 
 
 def format_key_path(path: KeyPath) -> str:
+    """``environments.staging.tags[0]`` — for people to read.
+
+    Keys come from customer files and may hold any character YAML allows (a quoted key can
+    contain a newline, ESC or U+202E), so each is escaped with ``escape_inline``.
+    """
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + escape_inline(part)
     return out
 
 
@@ -80,12 +86,13 @@ def load_file(path: Path | str, display_name: str | None = None) -> Document:
     if not path.is_file():
         raise ConfigError([Problem(name, None, "", "not a regular file")])
     if size > MAX_BYTES:
-        raise ConfigError([Problem(name, 1, "<document>", f"file is {size} bytes; the limit is {MAX_BYTES}")])
-    raw = path.read_bytes()
+        raise ConfigError([Problem(name, 1, DOCUMENT, f"file is {size} bytes; the limit is {MAX_BYTES}")])
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # the file may have grown since stat(); load_text refuses the excess
+    except OSError as exc:
+        raise ConfigError([Problem(name, None, DOCUMENT, f"cannot read file: {exc.strerror}")]) from None
     return load_text(raw, name)
-
-
-DOCUMENT = "<document>"  # the key path shown for problems with the document as a whole
 
 
 def load_text(raw: bytes | str, name: str) -> Document:
@@ -123,13 +130,18 @@ def _problem_from_yaml_error(exc: yaml.YAMLError, name: str, text: str) -> Probl
     context_mark = getattr(exc, "context_mark", None)
     mark = problem_mark or context_mark
     line = mark.line + 1 if mark is not None else 1
-    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    reason = getattr(exc, "problem", None) or _first_line(exc)
     context = getattr(exc, "context", None)
     if context:
         reason = f"{context}: {reason}"
     # The parser knows no keys; find the key whose value the broken text belongs to.
     key_line = (context_mark or mark).line + 1 if (context_mark or mark) is not None else line
     return Problem(name, line, _key_path_at_line(text, key_line) or DOCUMENT, f"YAML syntax error: {reason}")
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _key_path_at_line(text: str, line: int) -> str:
@@ -262,5 +274,5 @@ def _scalar(node: yaml.Node, name: str, path: KeyPath) -> Any:
     try:
         return constructor.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        reason = getattr(exc, "problem", None) or _first_line(exc)
         raise ConfigError([Problem(name, node.start_mark.line + 1, format_key_path(path) or DOCUMENT, f"invalid value: {reason}")]) from None

@@ -4,11 +4,18 @@ Every error the engine raises on purpose is an ``EngineError``.  Each carries th
 exit code the CLI uses and a message written for the person at the terminal (never
 raw tool output, never a secret).  ``cli.py`` is the only place that turns them into
 text and an exit code.
+
+Messages often quote customer text (a key, a value, a tool's error), so they are made
+safe to print when the error is built: control and format characters become visible
+escapes and lines cannot become GitHub Actions workflow commands (see
+``engine/untrusted.py``).  Whoever prints an error never has to remember to.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from engine.untrusted import escape_inline, escape_lines
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -16,14 +23,19 @@ EXIT_BAD_INPUT = 2
 
 
 class EngineError(Exception):
-    """Root of all errors the engine reports to users."""
+    """Root of all errors the engine reports to users.
+
+    ``message`` and ``hint`` are stored escaped (``escape_lines``): their newlines are
+    layout, any control character or workflow command quoted from customer text is not.
+    """
 
     exit_code = EXIT_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None):
+        message = escape_lines(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = escape_lines(hint) if hint is not None else None
 
     def to_dict(self) -> dict:
         data = {"error": type(self).__name__, "message": self.message}
@@ -32,9 +44,17 @@ class EngineError(Exception):
         return data
 
 
+DOCUMENT = "<document>"  # the key path of a problem with the document as a whole
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input file: where, which key, and why."""
+    """One thing wrong with an input file: where, which key, and why.
+
+    The fields hold the text as found (a key may contain anything a YAML key can); every
+    rendering — ``str``, ``summary``, ``to_dict`` — escapes it with ``escape_inline``, so
+    a problem is always one safe line.
+    """
 
     file: str
     line: int | None
@@ -42,12 +62,24 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        key = f" {self.key_path}:" if self.key_path else ""
-        return f"{where}:{key} {self.reason}"
+        """``file:line: key: reason`` (``file: key: reason`` when there is no line)."""
+        where = escape_inline(self.file) + (f":{self.line}" if self.line else "")
+        key = f" {escape_inline(self.key_path)}:" if self.key_path else ""
+        return f"{where}:{key} {escape_inline(self.reason)}"
+
+    def summary(self) -> str:
+        """The problem without its file, for text that names the file already:
+        ``line 3: environments.staging: reason``, or just the reason when the problem
+        has no line and concerns the whole document (a file that is not there)."""
+        parts = [f"line {self.line}"] if self.line else []
+        if self.key_path and self.key_path != DOCUMENT:
+            parts.append(escape_inline(self.key_path))
+        parts.append(escape_inline(self.reason))
+        return ": ".join(parts)
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "key": self.key_path, "reason": self.reason}
+        return {"file": escape_inline(self.file), "line": self.line, "key": escape_inline(self.key_path),
+                "reason": escape_inline(self.reason)}
 
 
 class InputError(EngineError):

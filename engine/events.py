@@ -3,14 +3,22 @@
 Which repository a customer's files are read from and where feedback goes are taken
 from the tenant record, never from the event; the event only names the customer,
 the commit, the pull request and the mode, and each is checked here.
+
+A dispatch (``repository_dispatch`` / ``workflow_dispatch``) carries a signature: HMAC-SHA256,
+with the customer's own dispatch secret, over the canonical text of what it asks
+(``dispatch_message``).  This module reads it; ``engine.triggers.authenticate`` verifies it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import json
+import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,6 +30,8 @@ from engine.errors import ConfigError, InputError, Problem
 MAX_EVENT_BYTES = 1024 * 1024  # real payloads are a few KB; anything near this is not from GitHub
 EVENTS = ("repository_dispatch", "workflow_dispatch", "pull_request", "push")
 DISPATCH_TYPE = "infra-change"
+DISPATCHES = ("repository_dispatch", "workflow_dispatch")
+SIGNATURE = r"t=[0-9]{1,12},v1=[0-9a-f]{64}"  # t = unix seconds when signed, v1 = hex HMAC-SHA256 (dispatch_message)
 
 Sha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 Ref = Annotated[str, StringConstraints(pattern=r"^refs/(heads|tags|pull)/[A-Za-z0-9._/-]{1,200}$")]
@@ -40,6 +50,7 @@ class ClientPayload(_Strict):
     pr: Annotated[int, Field(ge=1, le=10**9)] | None = None
     mode: Literal["plan", "apply"] = "plan"
     environment: Annotated[str, StringConstraints(pattern=ENVIRONMENT_PATTERN)] | None = None
+    signature: Annotated[str, StringConstraints(pattern=f"^{SIGNATURE}$")] | None = None
 
 
 class DispatchInputs(_Strict):
@@ -50,6 +61,43 @@ class DispatchInputs(_Strict):
     pr: Annotated[str, StringConstraints(pattern=r"^([1-9][0-9]{0,8})?$")] = ""
     environment: Annotated[str, StringConstraints(pattern=r"^([a-z][a-z0-9-]{0,18}[a-z0-9])?$")] = ""
     mode: Literal["plan", "apply", ""] = ""
+    signature: Annotated[str, StringConstraints(pattern=f"^({SIGNATURE})?$")] = ""
+
+
+@dataclass(frozen=True)
+class DispatchSignature:
+    """What a dispatch signed: the canonical text, when (unix seconds) and the MAC it sent."""
+
+    message: bytes = field(repr=False)
+    timestamp: int
+    mac: str = field(repr=False)
+
+
+def dispatch_message(*, customer: str, sha: str | None, ref: str | None, pr: int | None, mode: str,
+                     environment: str | None, timestamp: int) -> bytes:
+    """The canonical text a dispatch signs: one ``name=value`` line per field, absent fields empty.
+
+    Every field that decides what runs or where feedback goes is in it, so a captured
+    signature cannot be replayed for another commit, pull request, mode or environment.
+    (The values are validated before this is built: none contains a newline.)
+    """
+    fields = {"t": str(timestamp), "customer": customer, "sha": sha or "", "ref": ref or "", "pr": str(pr) if pr else "",
+              "mode": mode, "environment": environment or ""}
+    return ("infra-change.v1\n" + "".join(f"{name}={value}\n" for name, value in fields.items())).encode()
+
+
+def sign_dispatch(secret: str, *, timestamp: int, **fields) -> str:
+    """The ``signature`` value for a dispatch (what the customer's trigger workflow computes)."""
+    mac = hmac.new(secret.encode(), dispatch_message(timestamp=timestamp, **fields), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def _signature(value: str | None, **fields) -> DispatchSignature | None:
+    if not value:
+        return None
+    stamp, mac = value.split(",", 1)
+    timestamp = int(stamp.removeprefix("t="))
+    return DispatchSignature(dispatch_message(timestamp=timestamp, **fields), timestamp, mac.removeprefix("v1="))
 
 
 @dataclass(frozen=True)
@@ -66,6 +114,7 @@ class RunRequest:
     feedback_repository: str | None = None
     requested_mode: str | None = None  # what the event asked for; differs from `mode` in the plan step of an apply flow
     sender: str | None = None  # the GitHub login that sent the event
+    signature: DispatchSignature | None = None  # a dispatch's signature (verified by engine.triggers.authenticate)
 
     @property
     def operation(self) -> str:
@@ -76,13 +125,18 @@ class RunRequest:
                 "environments": list(self.environments), "feedback_repository": self.feedback_repository}
 
 
+def lower_first(message: str) -> str:
+    """pydantic's "String should match pattern '^[A-Z]…'" as "string should …": only the first letter, never the pattern."""
+    return message[:1].lower() + message[1:]
+
+
 def _problems(name: str, prefix: str, exc: ValidationError) -> ConfigError:
     problems = []
     for err in exc.errors(include_url=False):
         key = ".".join([prefix, *(str(p) for p in err["loc"])])
         value = err.get("input")
         shown = repr(value) if isinstance(value, (str, int)) and len(repr(value)) <= 60 else "(value not shown)"
-        reason = "unknown key" if err["type"] == "extra_forbidden" else f"{err['msg'].lower()} (got {shown})"
+        reason = "unknown key" if err["type"] == "extra_forbidden" else f"{lower_first(err['msg'])} (got {shown})"
         problems.append(Problem(name, None, key, reason))
     return ConfigError(problems)
 
@@ -92,20 +146,32 @@ def load_event(event_name: str, payload_path: Path | str, *, customer: str | Non
     """Read and validate a GitHub event payload file.  Raises ``InputError`` (exit 2)."""
     name = str(payload_path)
     _check_event_name(event_name)
-    path = Path(payload_path)
+    raw = _read_payload(Path(payload_path), name)
     try:
-        size = path.stat().st_size
-    except OSError:
-        raise InputError(f"cannot read the event payload {name}") from None
-    if size > MAX_EVENT_BYTES:
-        raise InputError(f"event payload {name} is {size} bytes; the limit is {MAX_EVENT_BYTES}")
-    try:
-        payload = json.loads(path.read_bytes())
+        payload = json.loads(raw)
+    except RecursionError:
+        raise InputError(f"event payload {name} nests arrays or objects too deeply to be a GitHub event") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"event payload {name} is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InputError(f"event payload {name} is not a JSON object")
     return parse_event(event_name, payload, name, customer=customer, mode=mode, environments=environments)
+
+
+def _read_payload(path: Path, name: str) -> bytes:
+    """At most ``MAX_EVENT_BYTES`` of a regular file (a FIFO or a device such as /dev/zero reports no
+    useful size and could be read forever, so only regular files are read, and never more than the limit)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # O_NONBLOCK: opening a FIFO must not hang
+    except OSError as exc:
+        raise InputError(f"cannot read the event payload {name}: {exc.strerror or type(exc).__name__}") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise InputError(f"event payload {name} is not a regular file")
+        data = fh.read(MAX_EVENT_BYTES + 1)
+    if len(data) > MAX_EVENT_BYTES:
+        raise InputError(f"event payload {name} is too large: the limit is {MAX_EVENT_BYTES} bytes")
+    return data
 
 
 def _check_event_name(event_name: str) -> None:
@@ -138,7 +204,10 @@ def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | N
         except ValidationError as exc:
             raise _problems(name, "client_payload", exc) from None
         envs = environments or ((body.environment,) if body.environment else ())
-        return RunRequest(event_name, body.customer, body.sha, body.pr, mode or body.mode, envs, requested_mode=body.mode)
+        signature = _signature(body.signature, customer=body.customer, sha=body.sha, ref=body.ref,
+                               pr=body.pr, mode=body.mode, environment=body.environment)
+        return RunRequest(event_name, body.customer, body.sha, body.pr, mode or body.mode, envs, requested_mode=body.mode,
+                          signature=signature)
     if event_name == "workflow_dispatch":
         raw = payload.get("inputs")
         if not isinstance(raw, dict):
@@ -148,8 +217,11 @@ def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | N
         except ValidationError as exc:
             raise _problems(name, "inputs", exc) from None
         envs = environments or ((inputs.environment,) if inputs.environment else ())
-        return RunRequest(event_name, inputs.customer, inputs.sha or None, int(inputs.pr) if inputs.pr else None,
-                          mode or inputs.mode or "plan", envs, requested_mode=inputs.mode or "plan")
+        pr = int(inputs.pr) if inputs.pr else None
+        signature = _signature(inputs.signature, customer=inputs.customer, sha=inputs.sha, ref=None, pr=pr,
+                               mode=inputs.mode or "plan", environment=inputs.environment)
+        return RunRequest(event_name, inputs.customer, inputs.sha or None, pr, mode or inputs.mode or "plan", envs,
+                          requested_mode=inputs.mode or "plan", signature=signature)
     # pull_request / push in the manager repository: the workflow names the customer.
     if customer is None:
         raise InputError(f"a {event_name} event needs --customer (the manager workflow decides which customers changed)")

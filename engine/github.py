@@ -6,13 +6,15 @@ up per customer repository) or a plain token (``ENGINE_GITHUB_TOKEN``, else
 ``GITHUB_TOKEN``).  Timeouts are always set (githubkit's default is none).  Retries
 honour ``Retry-After`` / ``x-ratelimit-reset`` with a cap; content-creating requests are
 paced under GitHub's secondary limit (80 per minute).  In dry-run mode every write is
-printed and none is made.  Tokens are never printed.
+printed and none is made.  Tokens are never printed.  GitHub refusing the credentials
+themselves (401, or 403 "Bad credentials") is a ``GitHubCredentialsError``, not a crash.
 """
 
 from __future__ import annotations
 
 import base64
 import collections
+import functools
 import json
 import os
 import sys
@@ -25,14 +27,57 @@ from typing import Any, Callable, TextIO
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
-from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed, RequestTimeout
+from githubkit.exception import AuthCredentialError, GitHubException, RateLimitExceeded, RequestFailed, RequestTimeout
 from githubkit.throttling import BaseThrottler
 from githubkit.typing import RetryOption
 
-from engine.errors import InputError
+from engine.errors import EngineError, InputError
 
 DEFAULT_TIMEOUT = 10.0
 MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
+CREDENTIALS_HINT = ("check ENGINE_GITHUB_TOKEN / GITHUB_TOKEN (expired, revoked, or for another GitHub?), "
+                    "or ENGINE_GITHUB_APP_ID and ENGINE_GITHUB_APP_PRIVATE_KEY")
+
+
+class GitHubCredentialsError(EngineError):
+    """GitHub refused the engine's credentials.  Exit 1; the message never contains them."""
+
+
+def _github_message(exc: RequestFailed) -> str:
+    try:
+        message = exc.response.raw_response.json().get("message")
+    except Exception:  # noqa: BLE001 - not JSON: GitHub's own error pages, a proxy
+        message = None
+    return message[:100] if isinstance(message, str) else ""
+
+
+def credentials_refused(exc: BaseException) -> GitHubCredentialsError | None:
+    """The error to raise when ``exc`` is GitHub refusing the credentials (401, or 403 "Bad credentials")."""
+    if isinstance(exc, AuthCredentialError):  # e.g. an App private key that is not a key
+        return GitHubCredentialsError("the GitHub App credentials cannot be used (ENGINE_GITHUB_APP_PRIVATE_KEY is not a valid key)",
+                                      hint=CREDENTIALS_HINT)
+    if not isinstance(exc, RequestFailed) or isinstance(exc, RateLimitExceeded):
+        return None
+    status, message = exc.response.status_code, _github_message(exc)
+    if status == 401 or (status == 403 and "credentials" in message.lower()):
+        said = f": {message}" if message else ""
+        return GitHubCredentialsError(f"GitHub refused the engine's credentials ({status}{said}) on {exc.request.method} {exc.request.url.path}",
+                                      hint=CREDENTIALS_HINT)
+    return None
+
+
+def _refused_credentials_are_errors(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (RequestFailed, AuthCredentialError) as exc:
+            refused = credentials_refused(exc)
+            if refused is None:
+                raise
+            raise refused from None
+
+    return wrapper
 
 
 class CappedRetry:
@@ -176,6 +221,7 @@ class GitHubAPI:
 
     # -- reads -----------------------------------------------------------
 
+    @_refused_credentials_are_errors
     def file_at(self, repository: str, path: str, ref: str) -> bytes | None:
         """A file's bytes at ``ref``, or None when it does not exist there."""
         owner, name = repository.split("/", 1)
@@ -190,6 +236,7 @@ class GitHubAPI:
             return None
         return base64.b64decode(data.get("content") or "")
 
+    @_refused_credentials_are_errors
     def default_branch_head(self, repository: str) -> tuple[str, str]:
         """(default branch, the commit it points at now)."""
         owner, name = repository.split("/", 1)
@@ -197,6 +244,17 @@ class GitHubAPI:
         branch = gh.rest.repos.get(owner, name).parsed_data.default_branch
         ref = gh.rest.git.get_ref(owner, name, f"heads/{branch}").json()
         return branch, ref["object"]["sha"]
+
+    @_refused_credentials_are_errors
+    def pull_request(self, repository: str, number: int) -> dict | None:
+        """Pull request ``number`` of ``repository`` as GitHub returns it, or None when there is none."""
+        owner, name = repository.split("/", 1)
+        try:
+            return self.client(repository).rest.pulls.get(owner, name, number).json()
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
 
     def authenticated_login(self, repository: str) -> str | None:
         """The token's own login, or None for a GitHub App installation (GitHub answers 403 there)."""
@@ -207,17 +265,20 @@ class GitHubAPI:
                 return None
             raise
 
+    @_refused_credentials_are_errors
     def custom_properties(self, repository: str) -> dict[str, Any]:
         owner, name = repository.split("/", 1)
         resp = self.client(repository).rest.repos.custom_properties_for_repos_get_repository_values(owner, name)
         return {p.property_name: p.value for p in resp.parsed_data}
 
+    @_refused_credentials_are_errors
     def comments(self, repository: str, number: int) -> list[dict]:
         owner, name = repository.split("/", 1)
         gh = self.client(repository)
         return [c.model_dump() if hasattr(c, "model_dump") else dict(c)
                 for c in gh.rest.paginate(gh.rest.issues.list_comments, owner=owner, repo=name, issue_number=number, per_page=100)]
 
+    @_refused_credentials_are_errors
     def deployments(self, repository: str, sha: str, environment: str) -> list[dict]:
         owner, name = repository.split("/", 1)
         resp = self.client(repository).rest.repos.list_deployments(owner, name, sha=sha, environment=environment, per_page=100)
@@ -225,6 +286,7 @@ class GitHubAPI:
 
     # -- writes ----------------------------------------------------------
 
+    @_refused_credentials_are_errors
     def _write(self, repository: str, method: str, path: str, body: dict, call: Callable[[GitHub], Any]) -> Any:
         if self.dry_run:
             planned = PlannedWrite(method, path, body)
@@ -264,6 +326,7 @@ class GitHubAPI:
         return self._write(repository, "PATCH", f"/repos/{repository}/properties/values", body,
                            lambda gh: gh.rest.repos.custom_properties_for_repos_create_or_update_repository_values(owner, name, data=body))
 
+    @_refused_credentials_are_errors
     def issues(self, repository: str, label: str, state: str = "open") -> list[dict]:
         owner, name = repository.split("/", 1)
         gh = self.client(repository)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -24,7 +25,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from engine.errors import InputError, OperationError
 from engine.results import StackResult
@@ -96,12 +97,18 @@ def utc_iso(moment: dt.datetime) -> str:
 class HistoryStore:
     """The ``runs`` table behind one connection factory; a connection per call (thread- and fork-safe)."""
 
-    def __init__(self, dialect: Dialect, connect: Callable[[], object], where: str, exists: Callable[[], bool] = lambda: True):
+    def __init__(self, dialect: Dialect, connect: Callable[[], object], where: str, exists: Callable[[], bool] = lambda: True,
+                 secrets: tuple[str, ...] = ()):
         self.dialect = dialect
         self._connect = connect
         self.where = where  # shown to people: never contains a password
         self._exists = exists
+        self._secrets = secrets  # the URL's passwords: cut out of every error text before it is shown
         self._migrated = False
+
+    def describe_error(self, exc: BaseException) -> str:
+        """``Type: first line`` of a driver error, fit to print: the store's passwords are replaced by ``***``."""
+        return f"{type(exc).__name__}: {first_line(redact(str(exc), self._secrets)) or '(no message)'}"
 
     @classmethod
     def sqlite(cls, path: Path) -> "HistoryStore":
@@ -118,24 +125,29 @@ class HistoryStore:
 
     @classmethod
     def postgres(cls, url: str) -> "HistoryStore":
+        """A PostgreSQL store.  A malformed URL is an ``InputError`` whose message never shows the password."""
+        shown = _check_postgres_url(url)
+
         def connect():
             import psycopg  # only needed for this backend
 
             return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="managed-infra-engine")
 
-        parts = urlsplit(url)
-        shown = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-        return cls(POSTGRES, connect, shown)
+        return cls(POSTGRES, connect, shown, secrets=url_secrets(url))
 
     @classmethod
     def from_url(cls, url: str | None, home_root: Path) -> "HistoryStore":
-        """``ENGINE_HISTORY_URL``: ``postgresql://…``, ``sqlite:///path``; unset: ``$ENGINE_HOME/history.sqlite3``."""
+        """``ENGINE_HISTORY_URL``: ``postgresql://…``, ``sqlite:///path``; unset: ``$ENGINE_HOME/history.sqlite3``.
+
+        Raises ``InputError`` (a configuration error, exit 2) for a URL it cannot use; the message never
+        contains a password.
+        """
         if not url:
             return cls.sqlite(Path(home_root) / "history.sqlite3")
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
         if scheme in ("postgresql", "postgres"):
             return cls.postgres(url)
-        if scheme == "sqlite":
+        if scheme == "sqlite" and url[len("sqlite://"):].startswith("/"):
             return cls.sqlite(Path(url[len("sqlite://"):]))
         raise InputError("ENGINE_HISTORY_URL must be postgresql://… or sqlite:///PATH", hint="unset it to use $ENGINE_HOME/history.sqlite3")
 
@@ -203,6 +215,79 @@ class HistoryStore:
         return [to_public(r) for r in rows]
 
 
+# -- ENGINE_HISTORY_URL: checked before use, and its passwords never printed --------------------------
+
+URL_HINT = ("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE; percent-encode special characters in the "
+            "password (% is %25, @ is %40, / is %2F, : is %3A)")
+_PASSWORD_PARAM = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]*)")
+_USERINFO = re.compile(r"(://[^:/?#@\s]*:)[^@\s]*@")
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """Every form of every password in a database URL: the userinfo password and ``password=`` parameters,
+    as written and percent-decoded.  Read by hand, so a URL no parser accepts still gives them up."""
+    found: set[str] = set()
+    rest = url.split("://", 1)[1] if "://" in url else url
+    # Two readings of where the userinfo ends (a parser's, and up to the last '@' for a password with an
+    # unencoded '/' or '?'): redacting a little too much is harmless, too little is a leak.
+    for authority in (re.split(r"[/?#]", rest, maxsplit=1)[0], rest):
+        userinfo = authority.rsplit("@", 1)[0] if "@" in authority else ""
+        if ":" in userinfo:
+            found.add(userinfo.split(":", 1)[1])
+    for match in _PASSWORD_PARAM.finditer(url):
+        found.add(match.group(2).strip("'"))
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        found.add(str(conninfo_to_dict(url).get("password") or ""))
+    except Exception:  # noqa: BLE001 - unparseable: the hand-read forms above are all there is
+        pass
+    found |= {unquote(s) for s in found}
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with the given passwords, any ``password=…`` parameter and any URL userinfo password replaced by ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    text = _PASSWORD_PARAM.sub(lambda m: m.group(1) + "***", text)
+    return _USERINFO.sub(lambda m: m.group(1) + "***@", text)
+
+
+def _check_postgres_url(url: str) -> str:
+    """The URL as shown to people (scheme, host, port, database; no user, no password), or ``InputError``.
+
+    libpq's own parser decides (it is what connecting reads, multi-host URLs included); the port is
+    checked here too, so a typo is a configuration error now instead of a failed write on every run.
+    """
+    secrets = url_secrets(url)
+
+    def bad(reason: str) -> InputError:
+        return InputError(f"ENGINE_HISTORY_URL is not a valid PostgreSQL URL: {first_line(redact(reason, secrets)) or 'unreadable'}",
+                          hint=URL_HINT)
+
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = {k: str(v) for k, v in conninfo_to_dict(url).items()}
+    except ImportError:  # psycopg missing: the plain URL parser checks the shape, connecting will say what is missing
+        try:
+            parts = urlsplit(url)
+            info = {"host": parts.hostname or "", "port": str(parts.port or ""), "dbname": parts.path.lstrip("/")}
+        except ValueError as exc:
+            raise bad(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - psycopg.ProgrammingError
+        # libpq quotes the part it could not read; in a malformed URL that can be a piece of the password
+        # (`bob:s3/cr?et@…` is read as a query "et@…"), so nothing longer than a character is repeated.
+        quoted = re.sub(r'"([^"]*)"', lambda m: m.group(0) if len(m.group(1)) <= 1 else '"(not shown)"', str(exc))
+        raise bad(quoted or type(exc).__name__) from None
+    port = info.get("port", "")
+    if port and not all(p.isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
+        raise bad(f"the port {port!r} is not a number from 1 to 65535")
+    scheme = url.split("://", 1)[0].lower()
+    return redact(f"{scheme}://{info.get('host', '')}{f':{port}' if port else ''}/{info.get('dbname', '')}", secrets)
+
+
 def to_public(row: dict) -> dict:
     """A stored row as the JSON shape of ``engine history``: counts under ``changes`` like a run result."""
     out = {k: v for k, v in row.items() if not k.endswith("_count")}
@@ -265,9 +350,8 @@ class Recorder:
         try:
             self.store.insert(self.row(result, status))
         except Exception as exc:  # noqa: BLE001 - best effort by design
-            detail = first_line(str(exc)) or type(exc).__name__
             self.warn(f"warning: run history not recorded for {result.customer}/{result.environment} in {self.store.where} "
-                      f"(the run's result is unaffected): {type(exc).__name__}: {detail}")
+                      f"(the run's result is unaffected): {self.store.describe_error(exc)}")
 
     def __call__(self, event) -> None:
         """A subscriber of the engine's event stream: records each finished stack."""
@@ -284,24 +368,29 @@ class Recorder:
 
 
 def recorder_from_env(home_root: Path, warn: Callable[[str], None] | None = None) -> Recorder:
-    """The recorder for this process; an invalid ``ENGINE_HISTORY_URL`` disables recording with a warning."""
+    """The recorder for this process; an invalid ``ENGINE_HISTORY_URL`` disables recording with a warning.
+
+    Recording is best effort: whatever is wrong with the URL, the command itself still runs.
+    """
     kwargs = {"warn": warn} if warn else {}
+    url = os.environ.get("ENGINE_HISTORY_URL")
     try:
-        store = HistoryStore.from_url(os.environ.get("ENGINE_HISTORY_URL"), home_root)
-    except InputError as exc:
+        store = HistoryStore.from_url(url, home_root)
+    except Exception as exc:  # noqa: BLE001 - an InputError, or anything else the URL provokes: never fail the command
         recorder = Recorder(None, **kwargs)
-        recorder.warn(f"warning: run history disabled: {exc.message}")
+        message = exc.message if isinstance(exc, InputError) else f"{type(exc).__name__}: {first_line(redact(str(exc), url_secrets(url or '')))}"
+        recorder.warn(f"warning: run history disabled (the run's result is unaffected): {message}")
         return recorder
     return Recorder(store, **kwargs)
 
 
 def query(home_root: Path, customer: str | None, environment: str | None, limit: int) -> tuple[str, list[dict]]:
     """For ``engine history``: (where, rows); a store that cannot be read is an ``OperationError``."""
-    store = HistoryStore.from_url(os.environ.get("ENGINE_HISTORY_URL"), home_root)
+    store = HistoryStore.from_url(os.environ.get("ENGINE_HISTORY_URL"), home_root)  # a bad URL: InputError, exit 2
     try:
         return store.where, store.query(customer, environment, limit)
     except Exception as exc:  # noqa: BLE001
-        raise OperationError(f"cannot read the run history in {store.where}: {type(exc).__name__}: {first_line(str(exc))}",
+        raise OperationError(f"cannot read the run history in {store.where}: {store.describe_error(exc)}",
                              hint="check ENGINE_HISTORY_URL (or $ENGINE_HOME/history.sqlite3)") from None
 
 

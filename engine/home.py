@@ -11,8 +11,10 @@ import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from engine.catalog import check_customer_id
+from engine.config import state_url_problem
 from engine.errors import InputError
 
 
@@ -78,6 +80,23 @@ class EngineHome:
         return path.read_text().strip()
 
     def ensure_state_dir(self, backend_url: str) -> None:
-        """file:// backends must exist before pulumi can use them."""
-        if backend_url.startswith("file://"):
-            Path(backend_url[len("file://"):]).mkdir(parents=True, exist_ok=True, mode=0o700)
+        """file:// backends must exist before pulumi can use them (the directory pulumi will read, decoded)."""
+        path = state_path(backend_url)
+        if path is not None:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def state_path(backend_url: str) -> Path | None:
+    """The directory a ``file://`` state URL names, read the way Pulumi reads it: percent-decoded
+    (``my%20state`` is ``my state``), then resolved.  ``None`` for state that is not on this machine (``s3://``).
+
+    Raises ``InputError`` for a URL whose path is not absolute or leaves itself ('..', also encoded);
+    the planner never builds one, a tenant record with one fails validation.
+    """
+    parts = urlsplit(backend_url)
+    if parts.scheme != "file":
+        return None
+    problem = state_url_problem(backend_url)
+    if problem:
+        raise InputError(f"state location {backend_url!r} is refused: {problem}")
+    return Path(unquote(parts.path)).resolve()

@@ -9,11 +9,12 @@ data (``engine plan-targets`` prints it).
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from engine.config import INSTANCE_SHAPES, CustomerConfig, Database, Monitoring, TenantRecord, network_slot
+from engine.config import INSTANCE_SHAPES, CustomerConfig, Database, Monitoring, TenantRecord, network_slot, state_url_problem
 from engine.errors import InputError
 
 MANAGED_BY = "managed-infra-engine"
@@ -62,12 +63,23 @@ class StackTarget:
 
 
 def backend_url(tenant: TenantRecord, settings: Settings) -> str:
-    """The customer's own state location: never shared with another customer."""
+    """The customer's own state location, ``<state root or the record's state.url>/<customer>``: never shared.
+
+    The default is percent-encoded, because the tools decode it: a state root with a space, '%' or '?' in
+    its name is read back as exactly that directory.  Raises ``InputError`` if the path, decoded, could
+    lead anywhere but ``<base>/<customer>``.
+    """
     if tenant.state is None:
-        return f"file://{settings.state_root.rstrip('/')}/{tenant.customer}"
-    parts = urlsplit(tenant.state.url)
-    path = parts.path.rstrip("/") + "/" + tenant.customer
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+        root = posixpath.normpath(settings.state_root)
+        parts = urlsplit("file://" + quote(root if root != "/" else ""))
+    else:
+        parts = urlsplit(tenant.state.url)
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + tenant.customer, parts.query, ""))
+    problem = state_url_problem(url)
+    if problem:
+        raise InputError(f"the state location of {tenant.customer!r} is refused: {problem}",
+                         hint="the state root (ENGINE_HOME) or the tenant record's state.url must be a plain directory path")
+    return url
 
 
 def network_plan(network_index: int, slot: int) -> dict[str, Any]:
@@ -170,12 +182,3 @@ def plan_targets(
         )
     return targets
 
-
-def state_path(url: str) -> "Path | None":
-    """The local directory a file:// backend URL names — percent-decoded, as Pulumi reads it — or None for remote state."""
-    from pathlib import Path
-    from urllib.parse import unquote
-
-    if not url.startswith("file://"):
-        return None
-    return Path(unquote(urlsplit(url).path))

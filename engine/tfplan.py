@@ -3,14 +3,18 @@
 Pure: a parsed plan in, ``Changes`` and ``ResourceChange``s out.  The same shape as a
 Pulumi preview, so reporters never care which tool ran.  ``show -json`` carries
 sensitive values in clear text (only flagged in ``*_sensitive``); nothing here ever
-copies a value out of the plan — only addresses, actions and property *names*.
+copies a value out of the plan — only addresses, actions and property *names* (and,
+for drift, values masked wherever the markers say so, at every depth).
+
+Sensitivity markers come in the shape of the value: ``true``, a map of markers, or a
+list of markers (``{"tags": [false, true]}``, ``{"block": [{"token": true}]}``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.results import Changes, ResourceChange, value_diffs
+from engine.results import Changes, ResourceChange, child_marker, marks_all, marks_any, value_diffs
 
 _ACTIONS = {
     ("no-op",): "same",
@@ -28,10 +32,14 @@ def _action(actions: list[str]) -> str:
     return _ACTIONS.get(tuple(actions), "update")
 
 
-def _changed_properties(before: Any, after: Any, after_unknown: Any, prefix: str = "", limit: int = 20) -> list[str]:
-    """Names of attributes whose values differ or become unknown; never the values."""
+def _changed_properties(before: Any, after: Any, after_unknown: Any, sensitive: Any = False, prefix: str = "", limit: int = 20) -> list[str]:
+    """Names of attributes whose values differ or become unknown; never the values.
+
+    A wholly sensitive map is one name: its keys can be as secret as its values.
+    """
     out: list[str] = []
-    if isinstance(before, dict) or isinstance(after, dict):
+    descend = not marks_all(sensitive) and (not marks_any(sensitive) or isinstance(sensitive, dict))
+    if (isinstance(before, dict) or isinstance(after, dict)) and descend:
         before = before if isinstance(before, dict) else {}
         after = after if isinstance(after, dict) else {}
         unknown = after_unknown if isinstance(after_unknown, dict) else {}
@@ -39,13 +47,26 @@ def _changed_properties(before: Any, after: Any, after_unknown: Any, prefix: str
             path = f"{prefix}.{key}" if prefix else key
             if unknown.get(key) is True:
                 continue  # computed by the provider after apply (ids, hashes): not something the user changed
-            out.extend(_changed_properties(before.get(key), after.get(key), unknown.get(key), path, limit))
+            out.extend(_changed_properties(before.get(key), after.get(key), unknown.get(key), child_marker(sensitive, key), path, limit))
             if len(out) >= limit:
                 break
         return out[:limit]
     if before != after:
         return [prefix or "(value)"]
     return []
+
+
+def _replace_path(path: list, sensitive: Any) -> str:
+    """A path that forces replacement, cut where it enters something sensitive: keys inside it can be secret too."""
+    shown: list[str] = []
+    marker = sensitive
+    for step in path:
+        fits = isinstance(marker, dict) and isinstance(step, str) or isinstance(marker, list) and isinstance(step, int)
+        if marks_all(marker) or (marks_any(marker) and not fits):
+            break
+        shown.append(str(step))
+        marker = child_marker(marker, step)
+    return ".".join(shown) or "(value)"
 
 
 def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[ResourceChange]]:
@@ -66,16 +87,17 @@ def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[Resourc
         moved_from = entry.get("previous_address")
         if action == "same" and not moved_from:
             continue
+        sensitive = _merge_sensitive(change.get("before_sensitive"), change.get("after_sensitive"))
         properties: list[str] = []
         if action in ("update", "replace"):
-            properties = _changed_properties(change.get("before"), change.get("after"), change.get("after_unknown"))
+            properties = _changed_properties(change.get("before"), change.get("after"), change.get("after_unknown"), sensitive)
         if action == "replace" and change.get("replace_paths"):
-            forcing = [".".join(str(p) for p in path) for path in change["replace_paths"]]
+            forcing = [_replace_path(path, sensitive) for path in change["replace_paths"] if isinstance(path, list)]
             properties = sorted(set(properties) | set(forcing))
         diffs: list[dict] = []
         if drift and action == "update":
-            sensitive = _merge_sensitive(change.get("before_sensitive"), change.get("after_sensitive"))
             diffs = value_diffs(change.get("before"), change.get("after"), sensitive=sensitive)
+        reason = entry.get("action_reason")
         resources.append(ResourceChange(
             urn_name=entry.get("address", "?"),
             type=entry.get("type", "?"),
@@ -83,18 +105,29 @@ def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[Resourc
             properties=properties,
             moved_from=moved_from,
             diffs=diffs,
+            action_reason=reason if isinstance(reason, str) and reason else None,
         ))
     return Changes.from_counts(counts), resources
 
 
 def _merge_sensitive(a: Any, b: Any) -> Any:
-    """Sensitive wherever either side says so (the shapes of before_/after_sensitive)."""
-    if a is True or b is True:
+    """Sensitive wherever either side says so, in the shape of ``before_sensitive``/``after_sensitive``.
+
+    Maps merge key by key and lists element by element (the longer list's extra markers
+    kept); where one side is a map and the other a list (the value changed type), the
+    whole value is sensitive if either marks anything.
+    """
+    if marks_all(a) or marks_all(b):
         return True
-    if isinstance(a, dict) or isinstance(b, dict):
-        a, b = a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}
+    if not marks_any(a) and not marks_any(b):
+        return False
+    if not marks_any(a) or not marks_any(b):
+        return a if marks_any(a) else b
+    if isinstance(a, dict) and isinstance(b, dict):
         return {k: _merge_sensitive(a.get(k), b.get(k)) for k in set(a) | set(b)}
-    return False
+    if isinstance(a, list) and isinstance(b, list):
+        return [_merge_sensitive(a[i] if i < len(a) else False, b[i] if i < len(b) else False) for i in range(max(len(a), len(b)))]
+    return True
 
 
 def has_changes(plan: dict) -> bool:

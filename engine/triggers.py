@@ -5,17 +5,27 @@ from the customer's repository at the triggering commit, and the repository's cu
 properties override the tenant record where the record allows it.  Everything the event
 says was validated by ``engine.events``; which repository is read and written comes from
 the tenant record.
+
+Before anything is written to GitHub, a dispatch must prove it comes from the tenant's
+repository (``authenticate``: an HMAC-SHA256 signature made with the tenant's dispatch
+secret, see docs/SETUP.md), and a pull request it names must be an open pull request of
+that repository whose head is the dispatched commit (``check_pull_request``).
 """
 
 from __future__ import annotations
 
+import hmac
+import json
+import os
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.catalog import Tenant
 from engine.config import CustomerConfig, Properties, TenantRecord, validate_document
 from engine.documents import load_text
 from engine.errors import ConfigError, InputError, Problem
-from engine.events import RunRequest
+from engine.events import DISPATCHES, RunRequest, lower_first
 from engine.github import GitHubAPI
 from engine.operations import Engine
 from engine.reporters.github import Feedback
@@ -55,7 +65,7 @@ def apply_custom_properties(record: TenantRecord, values: dict[str, object]) -> 
         properties = Properties.model_validate(merged)
     except Exception as exc:  # pydantic ValidationError: report it against the properties, not a file
         problems = [Problem(f"{record.repository} custom properties", None, ".".join(str(p) for p in e["loc"]),
-                            e["msg"].lower()) for e in getattr(exc, "errors", lambda **_: [])(include_url=False)]
+                            lower_first(e["msg"])) for e in getattr(exc, "errors", lambda **_: [])(include_url=False)]
         raise ConfigError(problems or [Problem(f"{record.repository} custom properties", None, "<document>", str(exc))]) from None
     return record.model_copy(update={"properties": properties})
 
@@ -72,16 +82,110 @@ def remote_tenant(api: GitHubAPI, record: TenantRecord, ref: str | None = None) 
     return Tenant(record=record, config=config, record_path=None, config_path=None)  # type: ignore[arg-type] - not local files
 
 
-def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None) -> TriggerOutcome:
-    """Run what ``request`` asks and report it.  Raises ``InputError`` for bad input (after reporting it)."""
-    record = engine.catalog.record(request.customer)
+# JSON object {"<customer>": "<that customer's dispatch secret>", …}; during a rotation an entry may be a
+# list ["<new>", "<old>"] (a dispatch signed with any of them is accepted).
+DISPATCH_SECRETS = "ENGINE_DISPATCH_SECRETS"
+MIN_SECRET_LENGTH = 32
+# A signature stays valid as long as GitHub may still run the job it started: a production approval can
+# wait up to 30 days, and a run can be re-run for 30 days.  Signatures from the future allow for clock skew.
+MAX_SIGNATURE_AGE = 30 * 24 * 3600
+MAX_CLOCK_SKEW = 300
+
+
+def dispatch_secrets(customer: str, env: Mapping[str, str] | None = None) -> list[str]:
+    """The customer's dispatch secret(s) from ``ENGINE_DISPATCH_SECRETS``.  Raises ``InputError``; never shows a secret."""
+    env = os.environ if env is None else env
+    refused = f"dispatch for customer {customer!r} refused"
+    raw = env.get(DISPATCH_SECRETS) or ""
+    if not raw:
+        raise InputError(f"{refused}: {DISPATCH_SECRETS} is not set, so no dispatch can be verified (docs/SETUP.md, dispatch authentication)")
+    try:
+        table = json.loads(raw)
+    except (ValueError, RecursionError):
+        table = None
+    if not isinstance(table, dict):
+        raise InputError(f'{refused}: {DISPATCH_SECRETS} is not a JSON object {{"customer-id": "secret", …}}')
+    entry = table.get(customer)
+    if entry is None:
+        raise InputError(f"{refused}: {DISPATCH_SECRETS} has no entry for {customer!r}")
+    secrets = entry if isinstance(entry, list) and entry else [entry]
+    if not all(isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH for secret in secrets):
+        raise InputError(f"{refused}: its entry in {DISPATCH_SECRETS} is not a string (or a list of strings) of at least "
+                         f"{MIN_SECRET_LENGTH} characters")
+    return secrets
+
+
+def authenticate(request: RunRequest, record: TenantRecord, env: Mapping[str, str] | None = None, now: float | None = None) -> None:
+    """Refuse an event that does not prove it may run ``record``'s stacks.  Raises ``InputError`` (exit 2), writes nothing.
+
+    ``allowed_senders`` (when set) restricts every event.  A dispatch must also carry a valid signature
+    made with the tenant's dispatch secret, unless the record opts out (``dispatch_auth: allowed_senders``).
+    """
+    refused = f"dispatch for customer {record.customer!r} refused"
     if record.allowed_senders and request.sender not in record.allowed_senders:
-        raise InputError(f"{request.sender or 'an unknown sender'} may not trigger runs for customer {record.customer!r}",
-                         hint=f"allowed_senders in stacks/{record.customer}.yml lists who may")
-    repository = request.feedback_repository or record.repository
+        raise InputError(f"{request.sender or 'an unknown sender'} may not trigger runs for customer {record.customer!r}"
+                         f" (allowed_senders in stacks/{record.customer}.yml lists who may)")
+    if request.event not in DISPATCHES or record.dispatch_auth == "allowed_senders":
+        return
+    signature = request.signature
+    key = "client_payload.signature" if request.event == "repository_dispatch" else "inputs.signature"
+    if signature is None:
+        raise InputError(f"{refused}: it is not signed ({key} is missing; docs/SETUP.md, dispatch authentication)")
+    # Every candidate is compared, in constant time, so the time taken says nothing about which one matched.
+    matches = [hmac.compare_digest(hmac.new(secret.encode(), signature.message, "sha256").hexdigest().encode(), signature.mac.encode())
+               for secret in dispatch_secrets(record.customer, env)]
+    if not any(matches):
+        raise InputError(f"{refused}: {key} does not match (signed with another secret, or the payload was changed after signing)")
+    age = (time.time() if now is None else now) - signature.timestamp
+    if age > MAX_SIGNATURE_AGE:
+        raise InputError(f"{refused}: it was signed {int(age // 86400)} days ago; signatures are accepted for {MAX_SIGNATURE_AGE // 86400} days")
+    if age < -MAX_CLOCK_SKEW:
+        raise InputError(f"{refused}: it is signed {int(-age)} seconds in the future")
+
+
+def check_pull_request(request: RunRequest, record: TenantRecord, api: GitHubAPI) -> None:
+    """A pull request a dispatch names must be an open pull request of the tenant's repository whose head is
+    the dispatched commit: otherwise a dispatch could aim comments at any issue or pull request."""
+    if request.event not in DISPATCHES or request.pr is None:
+        return
+    refused = f"dispatch for customer {record.customer!r} refused"
+    if not request.sha:
+        raise InputError(f"{refused}: pull request #{request.pr} needs the commit (sha) it is about")
+    pull = api.pull_request(record.repository, request.pr)
+    if pull is None:
+        raise InputError(f"{refused}: {record.repository} has no pull request #{request.pr}")
+    if pull.get("state") != "open":
+        raise InputError(f"{refused}: pull request #{request.pr} of {record.repository} is {pull.get('state')}, not open")
+    head = (pull.get("head") or {}).get("sha")
+    if head != request.sha:
+        raise InputError(f"{refused}: the head of pull request #{request.pr} of {record.repository} is "
+                         f"{str(head)[:12]}, not the dispatched commit {request.sha[:12]}")
+
+
+def feedback_repository(request: RunRequest, env: Mapping[str, str] | None = None) -> str | None:
+    """Where a manager-repository event reports: the repository this run belongs to (GITHUB_REPOSITORY),
+    which the event's own repository must match; only outside GitHub Actions is the event's taken."""
+    if request.feedback_repository is None:
+        return None
+    env = os.environ if env is None else env
+    manager = env.get("GITHUB_REPOSITORY")
+    if manager and manager != request.feedback_repository:
+        raise InputError(f"the {request.event} event is for {request.feedback_repository}, but this run belongs to {manager}")
+    return manager or request.feedback_repository
+
+
+def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None, *, env: Mapping[str, str] | None = None) -> TriggerOutcome:
+    """Run what ``request`` asks and report it.  Raises ``InputError`` for bad input (after reporting it,
+    except when the event is not authentic: then nothing at all is written)."""
+    record = engine.catalog.record(request.customer)
+    authenticate(request, record, env)
+    check_request(request)
+    manager = feedback_repository(request, env)
+    check_pull_request(request, record, api)
+    repository = manager or record.repository
     feedback = Feedback(api, repository, request.sha, request.pr, request.mode, run_url, requested_mode=request.requested_mode)
 
-    if request.mode == "apply" and request.feedback_repository is None:
+    if request.mode == "apply" and manager is None:
         # Only what is on the customer's default branch is applied — not a PR head a dispatch names, and
         # not an older commit whose run was queued behind a newer one.
         branch, head = api.default_branch_head(record.repository)
@@ -90,7 +194,7 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
             raise InputError(f"{request.sha[:12]} is not the head of {record.repository}'s {branch} ({head[:12]}): only the default branch is applied",
                              hint="this run was superseded by a newer commit, or the event named a commit that was never merged")
     # A customer PR is read at its commit; manager-repo events read the customer's default branch.
-    ref = request.sha if request.feedback_repository is None else None
+    ref = request.sha if manager is None else None
     try:
         tenant = remote_tenant(api, record, ref)
     except ConfigError as exc:
@@ -123,5 +227,8 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
 
 
 def check_request(request: RunRequest) -> None:
+    """What an event must say, whoever sent it (checked again by ``handle``)."""
     if request.mode == "apply" and not request.sha:
         raise InputError("apply needs the commit to deploy (sha)")
+    if request.pr is not None and not request.sha:
+        raise InputError(f"pull request #{request.pr} needs the commit (sha) it is about")

@@ -15,11 +15,15 @@ reach the runner's log and never a file.
    secret holding a JSON object ``{"<customer>": "<passphrase>", …}``; each value is
    masked in the log and exported as ``ENGINE_PASSPHRASE_<CUSTOMER>`` (upper case, '-' as
    '_'), the variable the engine reads.  ``ENGINE_PASSPHRASES`` itself is removed.
-2. AWS through OIDC (recommended).  When ``AWS_ROLE_ARN`` is set, a GitHub OIDC token
+2. Dispatch secrets.  ``ENGINE_DISPATCH_SECRETS`` (JSON ``{"<customer>": "<dispatch secret>", …}``)
+   stays in the environment for the engine, which verifies each dispatch with the entry of
+   the customer it names; every value is masked in the log here (GitHub masks a secret's
+   whole text, not the values inside a JSON secret).
+3. AWS through OIDC (recommended).  When ``AWS_ROLE_ARN`` is set, a GitHub OIDC token
    (audience ``sts.amazonaws.com``) is written to a private file and
    ``AWS_WEB_IDENTITY_TOKEN_FILE`` points at it: the AWS SDKs used by pulumi, OpenTofu's
    S3 backend and boto3 assume the role themselves.  Needs ``permissions: id-token: write``.
-3. Empty values are removed: an unset secret or variable arrives as ``""``, which some
+4. Empty values are removed: an unset secret or variable arrives as ``""``, which some
    SDKs treat differently from "not set".
 
 Then the command runs as a child (its exit code is the step's).  With OIDC, the token file
@@ -40,7 +44,7 @@ import threading
 import urllib.request
 
 CUSTOMER_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-OPTIONAL = ("ENGINE_GITHUB_TOKEN", "ENGINE_GITHUB_APP_ID", "ENGINE_GITHUB_APP_PRIVATE_KEY", "ENGINE_PASSPHRASES",
+OPTIONAL = ("ENGINE_GITHUB_TOKEN", "ENGINE_GITHUB_APP_ID", "ENGINE_GITHUB_APP_PRIVATE_KEY", "ENGINE_PASSPHRASES", "ENGINE_DISPATCH_SECRETS",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_REGION", "AWS_DEFAULT_REGION")
 
 
@@ -64,6 +68,17 @@ def passphrases(env: dict[str, str]) -> None:
             fail("ENGINE_PASSPHRASES has an entry that is not \"customer-id\": \"non-empty passphrase\"")
         print(f"::add-mask::{value}", flush=True)
         env["ENGINE_PASSPHRASE_" + customer.upper().replace("-", "_")] = value
+
+
+def mask_dispatch_secrets(env: dict[str, str]) -> None:
+    """Mask each value of ENGINE_DISPATCH_SECRETS; a malformed table is the engine's to report (it refuses dispatches)."""
+    try:
+        table = json.loads(env.get("ENGINE_DISPATCH_SECRETS", "") or "{}")
+    except ValueError:
+        return
+    for value in table.values() if isinstance(table, dict) else ():
+        if isinstance(value, str) and value:
+            print(f"::add-mask::{value}", flush=True)
 
 
 def _oidc_token(env: dict[str, str]) -> str:
@@ -118,6 +133,7 @@ def main(argv: list[str]) -> None:
         if env.get(name) == "":
             del env[name]
     passphrases(env)
+    mask_dispatch_secrets(env)
     refresh = aws_oidc(env)
     sys.stdout.flush()
     stdout = open(output, "w", opener=lambda p, f: os.open(p, f, 0o600)) if output else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from engine.errors import EXIT_OK
+from engine.untrusted import neutralize_json
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Outcome:
 
 
 def to_json(data: object, compact: bool = False) -> str:
+    """JSON for stdout: customer text inside stays data (no workflow command can form, see engine/untrusted.py)."""
     if compact:
-        return json.dumps(data, separators=(",", ":"), default=str)
-    return json.dumps(data, indent=2, sort_keys=False, default=str)
+        return neutralize_json(json.dumps(data, separators=(",", ":"), default=str))
+    return neutralize_json(json.dumps(data, indent=2, sort_keys=False, default=str))

@@ -1,5 +1,10 @@
 """Human renderings for a terminal: live progress (a subscriber of the engine's event stream)
-and the results of a run.  Renderings are pure functions of the result objects."""
+and the results of a run.  Renderings are pure functions of the result objects.
+
+Names, outputs, resource names and error text come from customer files and from the
+tools' output, so every piece of it goes through ``escape_inline``: a terminal escape
+sequence or a ``::error::`` line in an output value is shown, never obeyed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import TextIO
 
 from engine.results import Operation, RunResult, StackResult
 from engine.stream import Event, Notice, ResourceStep, StackDone, StackStarted
+from engine.untrusted import escape_inline
 
 _STATUS = {"succeeded": "ok", "failed": "FAILED", "skipped": "SKIPPED", "not-deployed": "not deployed"}
 
@@ -24,7 +30,7 @@ class ConsoleProgress:
 
     def _line(self, fqn: str, message: str) -> None:
         elapsed = time.monotonic() - self.started
-        self.out.write(f"{elapsed:6.1f}s  {fqn:<28} {message}\n")
+        self.out.write(f"{elapsed:6.1f}s  {escape_inline(fqn):<28} {escape_inline(message)}\n")
         self.out.flush()
 
     def __call__(self, event: Event) -> None:
@@ -50,16 +56,19 @@ class ConsoleProgress:
 
 def _value(value: object) -> str:
     if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True)
+        return escape_inline(value)
+    return escape_inline(json.dumps(value, sort_keys=True))
 
 
 def render_stack(result: StackResult) -> list[str]:
-    head = f"{result.customer}/{result.environment}  [{result.tool}] {result.operation}: {_STATUS.get(result.status, result.status)}"
+    """The lines for one stack; every line is safe to print (see the module docstring)."""
+    e = escape_inline
+    head = f"{e(result.customer)}/{e(result.environment)}  [{e(result.tool)}] {e(result.operation)}: {e(_STATUS.get(result.status, result.status))}"
     lines = [head]
     if result.status in ("failed", "skipped"):
-        for line in (result.error or "unknown error").splitlines():
-            lines.append(f"    {line}")
+        # lines end at "\n" (or "\r\n") only: any other break (a lone CR, U+2028) is shown as an escape
+        for line in (result.error or "unknown error").replace("\r\n", "\n").split("\n"):
+            lines.append(f"    {e(line)}")
         return lines
     if result.status == "not-deployed":
         lines.append("    the stack does not exist (run `engine up` first)")
@@ -68,18 +77,18 @@ def render_stack(result: StackResult) -> list[str]:
         c = result.changes
         lines.append(f"    changes: +{c.create} create  ~{c.update} update  ±{c.replace} replace  -{c.delete} delete  ={c.same} same")
         for change in result.resources[:50]:
-            props = f" ({', '.join(change.properties)})" if change.properties else ""
-            lines.append(f"      {change.action:<8} {change.urn_name} [{change.type}]{props}")
+            props = f" ({', '.join(e(p) for p in change.properties)})" if change.properties else ""
+            lines.append(f"      {e(change.action):<8} {e(change.urn_name)} [{e(change.type)}]{props}")
         if len(result.resources) > 50:
             lines.append(f"      … and {len(result.resources) - 50} more")
     if result.details:
         for key, value in result.details.items():
-            lines.append(f"    {key}: {_value(value)}")
+            lines.append(f"    {e(key)}: {_value(value)}")
     if result.outputs:
         lines.append("    outputs:")
-        width = max(len(k) for k in result.outputs)
+        width = max(len(e(k)) for k in result.outputs)
         for key in sorted(result.outputs):
-            lines.append(f"      {key:<{width}}  {_value(result.outputs[key])}")
+            lines.append(f"      {e(key):<{width}}  {_value(result.outputs[key])}")
     return lines
 
 
@@ -89,8 +98,8 @@ def render_run(result: RunResult) -> str:
         lines.extend(render_stack(stack))
         lines.append("")
     failed = [s for s in result.stacks if not s.ok]
-    summary = f"{result.operation} {result.customer}: {len(result.stacks) - len(failed)}/{len(result.stacks)} environments ok"
-    lines.append(summary if not failed else summary + "; " + ", ".join(f"{s.environment} {s.status}" for s in failed))
+    summary = f"{escape_inline(result.operation)} {escape_inline(result.customer)}: {len(result.stacks) - len(failed)}/{len(result.stacks)} environments ok"
+    lines.append(summary if not failed else summary + "; " + ", ".join(f"{escape_inline(s.environment)} {escape_inline(s.status)}" for s in failed))
     return "\n".join(lines)
 
 
@@ -98,7 +107,7 @@ def render_customers(rows: list[dict]) -> str:
     """``engine list``: one line per onboarded customer."""
     if not rows:
         return "no customers onboarded (add stacks/<customer>.yml)"
-    return "\n".join(f"{r['customer']:<20} {r['repository']:<40} target={r['target']:<6} tools={','.join(r['tools'])}" for r in rows)
+    return "\n".join(f"{r['customer']:<20} {escape_inline(r['repository']):<40} target={r['target']:<6} tools={','.join(r['tools'])}" for r in rows)
 
 
 def render_stacks(result: RunResult) -> str:
@@ -106,11 +115,11 @@ def render_stacks(result: RunResult) -> str:
     lines = []
     for s in result.stacks:
         if s.status == "not-deployed":
-            lines.append(f"{s.customer}/{s.environment:<14} not deployed")
+            lines.append(f"{s.customer}/{escape_inline(s.environment):<14} not deployed")
         elif s.status == "failed":
-            lines.append(f"{s.customer}/{s.environment:<14} error: {s.error}")
+            lines.append(f"{s.customer}/{escape_inline(s.environment):<14} error: {escape_inline(s.error or '')}")
         else:
             info = s.info
-            lines.append(f"{s.customer}/{s.environment:<14} {s.stack:<28} resources={info.resource_count if info else None}  "
+            lines.append(f"{s.customer}/{escape_inline(s.environment):<14} {escape_inline(s.stack):<28} resources={info.resource_count if info else None}  "
                          f"last update={info.last_update if info else None} ({info.last_result if info else None})")
     return "\n".join(lines)

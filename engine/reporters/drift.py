@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.drift import DriftReport
+from engine.untrusted import escape_inline as esc
 
 _ICONS = {"in-sync": "✅", "drifted": "⚠️", "remediated": "🔧", "not-deployed": "➖", "error": "❌"}
 
@@ -13,14 +14,14 @@ def render_console(report: DriftReport) -> str:
         r = s.result
         detail = ""
         if s.state in ("drifted", "remediated"):
-            detail = f"{len(r.resources)} resource(s): " + ", ".join(f"{c.urn_name} ({c.action})" for c in r.resources[:4])
+            detail = f"{len(r.resources)} resource(s): " + ", ".join(f"{esc(c.urn_name)} ({c.action})" for c in r.resources[:4])
         elif s.state == "error":
-            detail = ((s.after_remediation or r).error or "").splitlines()[0][:100]
-        lines.append(f"{r.customer + '/' + r.environment:<32} {r.tool:<10} {s.state:<13} {detail}")
+            detail = esc(((s.after_remediation or r).error or "").splitlines()[0][:100]) if (s.after_remediation or r).error else ""
+        lines.append(f"{r.customer + '/' + esc(r.environment):<32} {r.tool:<10} {s.state:<13} {detail}")
         if s.state in ("drifted", "remediated"):
             for c in r.resources[:20]:
                 for d in c.diffs[:10]:
-                    lines.append(f"{'':<34}{c.urn_name}.{d['path']}: {d['old']!r} → {d['new']!r}")
+                    lines.append(f"{'':<34}{esc(c.urn_name)}.{esc(d['path'])}: {esc(repr(d['old']))} → {esc(repr(d['new']))}")
     summary = ", ".join(f"{report.count(k)} {k}" for k in ("in-sync", "drifted", "remediated", "not-deployed", "error") if report.count(k))
     lines.append(f"\n{len(report.stacks)} stacks (shard {report.shard}, {report.parallel} at a time, {report.duration_s:.1f}s): {summary or 'nothing to check'}")
     return "\n".join(lines)
@@ -30,6 +31,6 @@ def render_markdown(report: DriftReport) -> str:
     lines = ["| Stack | Tool | State | Drifted resources |", "| --- | --- | --- | --- |"]
     for s in report.stacks:
         r = s.result
-        names = ", ".join(f"`{c.urn_name}` ({c.action})" for c in r.resources[:10]) if s.state in ("drifted", "remediated") else ""
-        lines.append(f"| `{r.customer}/{r.environment}` | {r.tool} | {_ICONS.get(s.state, '')} {s.state} | {names} |")
+        names = ", ".join(f"`{esc(c.urn_name)}` ({c.action})" for c in r.resources[:10]) if s.state in ("drifted", "remediated") else ""
+        lines.append(f"| `{r.customer}/{esc(r.environment)}` | {r.tool} | {_ICONS.get(s.state, '')} {s.state} | {names} |")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from engine.fanout import CustomerRun, FleetResult
+from engine.untrusted import escape_inline as esc
 
 
 class FleetProgress:
@@ -20,11 +21,11 @@ class FleetProgress:
         if run.result:
             for s in run.stacks:
                 c = s["changes"]
-                self.out.write(f"[{done}/{self.total}] {run.customer}/{s['environment']:<12} {s['status']:<9} "
+                self.out.write(f"[{done}/{self.total}] {run.customer}/{esc(s['environment']):<12} {s['status']:<9} "
                                f"+{c['create']} ~{c['update']} ±{c['replace']} -{c['delete']}  {s['duration_s']:.1f}s"
-                               + (f"  {s['error'].splitlines()[0][:80]}" if s.get("error") else "") + "\n")
+                               + (f"  {esc(s['error'].splitlines()[0][:80])}" if s.get("error") else "") + "\n")
         else:
-            self.out.write(f"[{done}/{self.total}] {run.customer:<25} error     {run.error}\n")
+            self.out.write(f"[{done}/{self.total}] {run.customer:<25} error     {esc(run.error or '')}\n")
         self.out.flush()
 
 
@@ -32,10 +33,10 @@ def render_table(fleet: FleetResult) -> str:
     lines = [f"{'STACK':<34} {'STATUS':<10} {'CREATE':>6} {'UPDATE':>6} {'REPLACE':>7} {'DELETE':>6} {'TIME':>7}"]
     for run in fleet.runs:
         if run.result is None:
-            lines.append(f"{run.customer:<34} {'error':<10} {run.error}")
+            lines.append(f"{run.customer:<34} {'error':<10} {esc(run.error or '')}")
         for s in run.stacks:
             c = s["changes"]
-            lines.append(f"{s['customer'] + '/' + s['environment']:<34} {s['status']:<10} {c['create']:>6} {c['update']:>6} "
+            lines.append(f"{s['customer'] + '/' + esc(s['environment']):<34} {s['status']:<10} {c['create']:>6} {c['update']:>6} "
                          f"{c['replace']:>7} {c['delete']:>6} {s['duration_s']:>6.1f}s")
     summary = fleet.to_dict()["summary"]
     lines.append(f"\n{fleet.operation}: {summary['stacks']} stacks of {summary['customers']} customers, {fleet.parallel} at a time, "

@@ -9,6 +9,7 @@ retried only after re-reading, so a comment or a deployment is never created twi
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +22,52 @@ from engine.github import GitHubAPI
 from engine.planning import StackTarget
 from engine.results import StackResult
 
-COMMENT_LIMIT = 65_536
+COMMENT_LIMIT = 65_536  # GitHub's limit for a comment or issue body, in characters
 STATUS_DESCRIPTION_LIMIT = 140
+ERROR_LINES = 40  # an error in a comment: its first lines …
+ERROR_CHARS = 8_000  # … and at most this much of them; the run log has the rest
+CELL_CHARS = 1_000  # one table cell (an output value, a drifted value)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!])")
+
+
+def _cell(value: object, limit: int = CELL_CHARS) -> str:
+    """Text for one table cell, usually inside a code span: one line, no pipe or backtick to break out with."""
+    text = _CONTROL.sub(" ", str(value).replace("\n", " ").replace("\t", " "))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+def _inline(text: str, limit: int = 300) -> str:
+    """Untrusted text as plain Markdown in a sentence: one line, clipped, every markup character escaped."""
+    text = " ".join(_CONTROL.sub(" ", _ANSI.sub("", text)).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _INLINE_SPECIAL.sub(r"\\\1", text)
+
+
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
 )
-_TEMPLATES.filters["cell"] = lambda v: str(v).replace("|", "\\|").replace("\n", " ").replace("`", "'")
+_TEMPLATES.filters["cell"] = _cell
+
+# Terraform's action_reason codes (a display hint whose set may grow: unknown codes are shown as they are)
+ACTION_REASONS = {
+    "replace_because_tainted": "tainted",
+    "replace_because_cannot_update": "cannot be updated in place",
+    "replace_by_request": "replacement requested",
+    "replace_by_triggers": "a replace_triggered_by reference changed",
+    "delete_because_no_resource_config": "no longer in the configuration",
+    "delete_because_no_module": "its module was removed",
+    "delete_because_wrong_repetition": "count/for_each changed",
+    "delete_because_count_index": "count index out of range",
+    "delete_because_each_key": "for_each key removed",
+    "delete_because_no_move_target": "moved to an address that does not exist",
+}
+_TEMPLATES.filters["reason"] = lambda code: ACTION_REASONS.get(str(code)) or _inline(str(code), 100)
 
 
 def marker(customer: str, environment: str) -> str:
@@ -51,13 +91,44 @@ def _changes_only(result: StackResult) -> str:
     return ", ".join(parts)
 
 
+@dataclass
+class _CodeBlock:
+    """Text for a fenced code block: a fence longer than any backtick run in it, and what was left out."""
+
+    text: str
+    fence: str
+    hidden: str | None  # "1,234 more characters (56 more lines)" or None
+
+
+def _code_block(text: str, max_lines: int, max_chars: int) -> _CodeBlock:
+    # a lone \r ends a line in Markdown too: normalize before counting backticks, so no line can close the fence
+    text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text).strip("\n")
+    shown = "\n".join(text.split("\n")[:max_lines])
+    ellipsis = ""
+    if len(shown) > max_chars:
+        cut = shown.rfind("\n", 0, max_chars)
+        shown, ellipsis = (shown[:cut], "") if cut > max_chars // 2 else (shown[:max_chars], "…")
+    hidden = None
+    if len(shown) < len(text):
+        lines = text.count("\n") - shown.count("\n")
+        hidden = f"{len(text) - len(shown):,} more characters" + (f" ({lines:,} more line{'s' if lines != 1 else ''})" if lines else "")
+    longest = max((len(run) for run in re.findall(r"`+", shown)), default=0)
+    return _CodeBlock(shown + ellipsis, "`" * max(3, longest + 1), hidden)
+
+
 def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: str | None, now: str | None = None) -> str:
-    """The PR comment for one stack: summary first, details folded, within GitHub's size limit."""
+    """The PR comment for one stack: summary first, details folded, within GitHub's size limit.
+
+    The comment is always valid Markdown of at most ``COMMENT_LIMIT`` characters: an error
+    sits in a fence no line of it can close, and what does not fit is left out a whole
+    section part at a time (resource rows, output rows, then error text), each with a note.
+    """
     ok = result.status == "succeeded"
     total = result.changes.total_changes
     title = "infra plan" if mode == "plan" else "infra apply"
     if result.status == "skipped":
-        icon, headline = "⏭️", f"Not run: {result.error}"
+        icon, headline = "⏭️", f"Not run: {_inline(result.error or 'skipped')}"
     elif not ok:
         icon, headline = "❌", f"**{'Plan' if mode == 'plan' else 'Apply'} failed.**"
     elif mode == "plan":
@@ -65,23 +136,48 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
     else:
         icon, headline = "🚀", f"**Applied: {_changes_only(result)}** ({result.changes.same} unchanged)." if total else "**Applied: no changes were needed.**"
     resources = result.resources
-    outputs = sorted(result.outputs.items())
+    outputs = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in sorted(result.outputs.items())]
     context = dict(marker=marker(result.customer, result.environment), icon=icon, title=title, r=result, headline=headline,
                    binary=result.details.get("binary"), sha=sha, run_url=run_url, updated=now or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   resources=resources, outputs=[(k, v if isinstance(v, str) else json.dumps(v)) for k, v in outputs],
-                   ansible=result.details.get("ansible"))
-    shown = list(resources)
+                   resources=resources, outputs=outputs, ansible=result.details.get("ansible"))
+    template = _TEMPLATES.get_template("stack_comment.md.j2")
+    error_chars = ERROR_CHARS
+    shown, shown_outputs = list(resources), list(outputs)
     while True:
-        body = _TEMPLATES.get_template("stack_comment.md.j2").render(shown=shown, hidden=len(resources) - len(shown), **context)
-        if len(body) <= COMMENT_LIMIT - 200 or not shown:
-            return body[:COMMENT_LIMIT]
-        shown = shown[: max(len(shown) * 3 // 4, 0)]  # drop rows until it fits, and say so
+        error = _code_block(result.error, ERROR_LINES, error_chars) if result.error else None
+        body = template.render(shown=shown, hidden=len(resources) - len(shown), shown_outputs=shown_outputs,
+                               hidden_outputs=len(outputs) - len(shown_outputs), error=error, **context)
+        if len(body) <= COMMENT_LIMIT:
+            return body
+        # leave out whole rows (the details), then error text (the headline of a failure), and say so each time
+        if shown:
+            shown = shown[: len(shown) * 3 // 4]
+        elif shown_outputs:
+            shown_outputs = shown_outputs[: len(shown_outputs) * 3 // 4]
+        elif error_chars > 500:
+            error_chars //= 4
+        else:
+            return _too_long(context["marker"], f"### {icon} {title} · `{_cell(result.customer, 100)}` / `{_cell(result.environment, 100)}`", headline)
+
+
+def _too_long(mark: str, title: str, headline: str) -> str:
+    """The last resort when even the shortest rendering does not fit (absurdly long names): still valid, still found."""
+    return f"{mark}\n{title}\n\n{headline}\n\n_The details of this result are not shown: they do not fit GitHub's comment size limit; see the run log._\n"
 
 
 def render_config_error(customer: str, path: str, problems: list[Problem], *, sha: str | None, run_url: str | None) -> str:
-    body = _TEMPLATES.get_template("config_error.md.j2").render(
-        marker=marker(customer, "configuration"), customer=customer, path=path, problems=problems[:100], sha=sha, run_url=run_url)
-    return body[:COMMENT_LIMIT]
+    """The comment for a rejected customer file: one row per problem, as many as fit, with a note for the rest."""
+    shown = problems[:100]
+    while True:
+        body = _TEMPLATES.get_template("config_error.md.j2").render(
+            marker=marker(customer, "configuration"), customer=customer, path=path, problems=shown, hidden=len(problems) - len(shown),
+            sha=sha, run_url=run_url)
+        if len(body) <= COMMENT_LIMIT:
+            return body
+        if not shown:
+            return _too_long(marker(customer, "configuration"), f"### ❌ infra configuration · `{_cell(customer, 100)}`",
+                             f"`{_cell(path, 200)}` was not accepted; nothing was planned or deployed.")
+        shown = shown[: len(shown) * 3 // 4]
 
 
 @dataclass
@@ -160,9 +256,8 @@ class Feedback:
             self.deployment(result)
 
     def config_rejected(self, customer: str, path: str, problems: list[Problem]) -> None:
-        first = problems[0] if problems else None
-        summary = (f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}; line {first.line}: {first.key_path}: {first.reason}"
-                   if first else f"{path} is invalid")
+        count = f"{len(problems)} problems; " if len(problems) > 1 else ""
+        summary = f"{path}: {count}{problems[0].summary()}" if problems else f"{path} is invalid"
         self.status("configuration", "failure", summary)
         if self.pr:
             self.upsert_comment(customer, "configuration", render_config_error(customer, path, problems, sha=self.sha, run_url=self.run_url))
@@ -262,13 +357,28 @@ def drift_severity(result: StackResult) -> str:
     return severity
 
 
+DRIFT_DIFFS_PER_RESOURCE = 10
+
+
 def render_drift_issue(result: StackResult, *, resolved: bool, run_url: str | None, now: str | None = None) -> dict:
+    """The drift issue: one row per drifted property (values masked where sensitive), as many resources as fit the body."""
     severity = drift_severity(result) if not resolved else "none"
     state_line = "✅ Drift resolved" if resolved else f"⚠️ Drift detected in {len(result.resources)} resource{'s' if len(result.resources) != 1 else ''}"
-    body = _TEMPLATES.get_template("drift_issue.md.j2").render(
-        marker=drift_marker(result.customer, result.environment), r=result, severity=severity, state_line=state_line,
-        resources=[] if resolved else result.resources, checked=now or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), run_url=run_url)
-    return {"title": f"Infrastructure drift: {result.customer}/{result.environment}", "body": body[:COMMENT_LIMIT],
+    resources = [] if resolved else result.resources
+    shown = list(resources)
+    while True:
+        body = _TEMPLATES.get_template("drift_issue.md.j2").render(
+            marker=drift_marker(result.customer, result.environment), r=result, severity=severity, state_line=state_line,
+            resources=resources, shown=shown, hidden=len(resources) - len(shown), per_resource=DRIFT_DIFFS_PER_RESOURCE,
+            checked=now or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), run_url=run_url)
+        if len(body) <= COMMENT_LIMIT:
+            break
+        if not shown:
+            body = _too_long(drift_marker(result.customer, result.environment), f"**{state_line}** · `{_cell(result.customer, 100)}` / "
+                             f"`{_cell(result.environment, 100)}`", f"severity **{severity}**")
+            break
+        shown = shown[: len(shown) * 3 // 4]
+    return {"title": f"Infrastructure drift: {result.customer}/{result.environment}", "body": body,
             "labels": [DRIFT_LABEL] + ([f"severity:{severity}"] if not resolved else [])}
 
 

@@ -83,6 +83,6 @@ def locked_result(target: StackTarget, operation: Operation | str, held: locks.H
 
 def state_file(backend_url: str) -> Path | None:
     """The local directory of a file:// backend (decoded), or None for remote state."""
-    from engine.planning import state_path  # one decoding for everyone (percent-encoding, '..')
+    from engine.home import state_path  # one decoding for everyone (percent-encoding, '..')
 
     return state_path(backend_url)

@@ -98,7 +98,7 @@ def backend_config(target: StackTarget) -> dict:
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         config: dict = {
             "bucket": url.netloc,
-            "key": f"{url.path.strip('/')}/terraform/{target.environment}.tfstate",
+            "key": f"{unquote(url.path).strip('/')}/terraform/{target.environment}.tfstate",
             "region": query.get("region", "us-east-1"),
             "use_lockfile": True,
         }

@@ -348,6 +348,31 @@ class FakeGitHub:
             issue["pull_request"] = pull_request
             return self._issue_json(r, issue)
 
+    def add_pull(
+        self,
+        owner: str,
+        repo: str,
+        number: int,
+        head_sha: str,
+        *,
+        state: str = "open",
+        head_ref: str = "feature",
+        head_repo: tuple[str, str] | None = None,
+        title: str | None = None,
+        user: str | None = None,
+    ) -> dict[str, Any]:
+        """Seed (or update) pull request ``number`` whose head is ``head_sha``; ``head_repo``: a fork."""
+        with self._lock:
+            r = self._repo(owner, repo, create=True)
+            issue = r["issues"].get(number)
+            if issue is None:
+                issue = self._new_issue(r, title or f"Pull request #{number}", None, [], [], user or self.login, number)
+            issue["pull_request"] = True
+            issue["pull"] = {"head_sha": head_sha, "head_ref": head_ref, "head_repo": head_repo or (owner, repo)}
+            issue["state"] = state
+            issue["closed_at"] = None if state == "open" else _now()
+            return self._issue_json(r, issue)
+
     def add_installation(
         self,
         owner: str,
@@ -1328,6 +1353,62 @@ class FakeGitHub:
         issue = self._need_issue(ctx, r, int(ctx.params["issue_number"]))
         return _Reply(200, self._issue_json(r, issue))
 
+    def _get_pull(self, ctx: "_Ctx") -> _Reply:
+        """GET /repos/{owner}/{repo}/pulls/{pull_number}: pull requests seeded with ``add_pull``."""
+        r = self._need_repo(ctx)
+        issue = r["issues"].get(int(ctx.params["pull_number"]))
+        if issue is None or "pull" not in issue:
+            raise _Abort(self._error(404, "Not Found", ctx.op))
+        return _Reply(200, self._pull_json(r, issue))
+
+    def _pull_json(self, r: dict[str, Any], i: dict[str, Any]) -> dict[str, Any]:
+        full = f"{r['owner']}/{r['name']}"
+        api = self._api(f"/repos/{full}/pulls/{i['number']}")
+        issue_api = self._api(f"/repos/{full}/issues/{i['number']}")
+        html = f"{self.html_base}/{full}/pull/{i['number']}"
+        pull = i["pull"]
+        head_repo = self._repo(*pull["head_repo"], create=True)
+        base_sha = r["refs"].get(r["default_branch"]) or hashlib.sha1(f"{full}@base".encode()).hexdigest()  # noqa: S324
+
+        def repository(rec: dict[str, Any]) -> dict[str, Any]:
+            created = _iso(rec["created_at"])
+            return self._repo_urls(rec) | {
+                "homepage": None, "language": None, "forks_count": 0, "stargazers_count": 0, "watchers_count": 0,
+                "size": 0, "default_branch": rec["default_branch"], "open_issues_count": 0, "is_template": False,
+                "topics": [], "has_issues": True, "has_projects": True, "has_wiki": False, "has_pages": False,
+                "has_downloads": True, "has_discussions": False, "archived": False, "disabled": False,
+                "visibility": "private" if rec["private"] else "public", "pushed_at": created, "created_at": created,
+                "updated_at": created, "allow_forking": False, "web_commit_signoff_required": False,
+                "license": None, "forks": 0, "open_issues": 0, "watchers": 0}
+
+        def link(href: str) -> dict[str, str]:
+            return {"href": href}
+
+        return {
+            "url": api, "id": i["id"], "node_id": _node_id("PR", i["id"]), "html_url": html,
+            "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "issue_url": issue_api,
+            "commits_url": f"{api}/commits", "review_comments_url": f"{api}/comments",
+            "review_comment_url": self._api(f"/repos/{full}/pulls/comments{{/number}}"),
+            "comments_url": f"{issue_api}/comments", "statuses_url": self._api(f"/repos/{full}/statuses/{pull['head_sha']}"),
+            "number": i["number"], "state": i["state"], "locked": i["locked"], "title": i["title"],
+            "user": self._user(i["user"]), "body": i["body"], "labels": [], "milestone": None,
+            "active_lock_reason": None, "created_at": _iso(i["created_at"]), "updated_at": _iso(i["updated_at"]),
+            "closed_at": _iso(i["closed_at"]), "merged_at": None, "merge_commit_sha": None,
+            "assignees": [self._user(a) for a in i["assignees"]], "requested_reviewers": [], "requested_teams": [],
+            "head": {"label": f"{head_repo['owner']}:{pull['head_ref']}", "ref": pull["head_ref"], "sha": pull["head_sha"],
+                     "user": self._user(head_repo["owner"]), "repo": repository(head_repo)},
+            "base": {"label": f"{r['owner']}:{r['default_branch']}", "ref": r["default_branch"], "sha": base_sha,
+                     "user": self._user(r["owner"]), "repo": repository(r)},
+            "_links": {"self": link(api), "html": link(html), "issue": link(issue_api), "comments": link(f"{issue_api}/comments"),
+                       "review_comments": link(f"{api}/comments"),
+                       "review_comment": link(self._api(f"/repos/{full}/pulls/comments{{/number}}")),
+                       "commits": link(f"{api}/commits"), "statuses": link(self._api(f"/repos/{full}/statuses/{pull['head_sha']}"))},
+            "author_association": self._association(r, i["user"]), "auto_merge": None, "draft": False,
+            "merged": False, "mergeable": True, "rebaseable": True, "mergeable_state": "clean", "merged_by": None,
+            "comments": sum(1 for c in r["comments"].values() if c["issue"] == i["number"]), "review_comments": 0,
+            "maintainer_can_modify": False, "commits": 1, "additions": 1, "deletions": 0, "changed_files": 1,
+        }
+
     def _list_issues(self, ctx: "_Ctx") -> _Reply:
         r = self._need_repo(ctx)
         q = ctx.query
@@ -1816,6 +1897,7 @@ _ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/repos/{owner}/{repo}/issues"): "_create_issue",
     ("GET", "/repos/{owner}/{repo}/issues"): "_list_issues",
     ("GET", "/repos/{owner}/{repo}/issues/{issue_number}"): "_get_issue",
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): "_get_pull",
     ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"): "_update_issue",
     ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): "_list_comments",
     ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): "_create_comment",

@@ -3,6 +3,8 @@
 The local GitHub server checks every request against GitHub's published API
 description (githubkit's schemas) and keeps state, so these tests assert what a
 customer would see: statuses, one comment per environment edited in place, deployments.
+Dispatches are signed with the tenant's dispatch secret, as the customer template signs
+them (tests/unit/test_dispatch_auth.py covers the refusals).
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from pathlib import Path
 
 import pytest
 
+from engine.events import sign_dispatch
 from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
 
 SHA = "1111111111111111111111111111111111111111"
 SHA2 = "2222222222222222222222222222222222222222"
 OWNER, REPO = "acme-org", "app"
+DISPATCH_SECRET = "acme-dispatch-secret-for-the-loop-tests-0123"
 
 
 @pytest.fixture
@@ -33,16 +38,26 @@ def loop(tmp_path, github_server):  # noqa: F811
     env = cli.env()
     env.update({"GITHUB_API_URL": github_server.url, "GITHUB_TOKEN": "test-token", "GITHUB_SERVER_URL": "https://github.example",
                 "GITHUB_REPOSITORY": "provider/manager", "GITHUB_RUN_ID": "4242", "ENGINE_GITHUB_TIMEOUT": "2",
-                "ENGINE_GITHUB_MAX_RETRY_WAIT": "2"})
+                "ENGINE_GITHUB_MAX_RETRY_WAIT": "2", "ENGINE_DISPATCH_SECRETS": json.dumps({"acme": DISPATCH_SECRET})})
     cli.env = lambda: env  # type: ignore[method-assign]
     return cli, github_server, tmp_path
 
 
 def dispatch(tmp_path: Path, name: str = "event.json", sender: str = "acme-bot", **client_payload) -> str:
+    """A repository_dispatch signed like the customer template signs it (hostile fields are sent, and signed, as given)."""
+    fields = {key: client_payload.get(key) for key in ("customer", "sha", "ref", "pr", "environment")}
+    fields["mode"] = client_payload.get("mode", "plan")
+    if all(isinstance(v, (str, int, type(None))) for v in fields.values()):
+        client_payload = {**client_payload, "signature": sign_dispatch(DISPATCH_SECRET, timestamp=int(time.time()), **fields)}
     path = tmp_path / name
     path.write_text(json.dumps({"action": "infra-change", "client_payload": client_payload, "repository": {"full_name": "provider/manager"},
                                 "sender": {"login": sender}}))
     return str(path)
+
+
+def pull(server, number: int, sha: str = SHA) -> None:
+    """Pull request ``number`` of the customer's repository, open, its head at ``sha``."""
+    server.add_pull(OWNER, REPO, number, sha)
 
 
 def latest_status(server, sha: str, context: str) -> dict:
@@ -51,6 +66,7 @@ def latest_status(server, sha: str, context: str) -> dict:
 
 def test_plan_on_a_pull_request_then_apply(loop):
     cli, server, tmp = loop
+    pull(server, 17, SHA)
     event = dispatch(tmp, customer="acme", sha=SHA, pr=17, mode="plan")
     first = cli("event", "repository_dispatch", event, "--json", check=0).json()
     assert first["ok"] and first["request"]["mode"] == "plan"
@@ -125,6 +141,7 @@ def test_oversized_payload_is_rejected(loop):
 
 def test_a_bad_customer_file_is_reported_on_the_pull_request(loop):
     cli, server, tmp = loop
+    pull(server, 5, SHA2)
     server.put_file(OWNER, REPO, SHA2, "infra/variables.yml", "project_name: acme-app\nenvironments:\n  staging:\n    instance_typo: t3.micro\n")
     run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA2, pr=5))
     assert run.code == 2 and "environments.staging.instance_typo" in run.stderr
@@ -137,6 +154,7 @@ def test_a_bad_customer_file_is_reported_on_the_pull_request(loop):
 
 def test_a_failing_deploy_shows_failure_and_the_error(loop):
     cli, server, tmp = loop
+    pull(server, 9, SHA)
     blocker = cli.home / "local-cloud/acme/staging/network"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
@@ -153,6 +171,7 @@ def test_a_failing_deploy_shows_failure_and_the_error(loop):
 
 def test_github_faults_never_lose_or_duplicate_the_result(loop):
     cli, server, tmp = loop
+    pull(server, 3, SHA)
     server.inject("POST", r"/statuses/", 500, 502, ("secondary_rate_limit", 1))
     server.inject("GET", r"/issues/\d+/comments", 502, ("too_many_requests", 1))
     server.inject("POST", r"/issues/\d+/comments$", ("timeout", 3))  # lands on the server, but the client gives up
@@ -172,6 +191,7 @@ def test_github_faults_never_lose_or_duplicate_the_result(loop):
 
 def test_dry_run_prints_every_write_and_makes_none(loop):
     cli, server, tmp = loop
+    pull(server, 8, SHA)
     run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=8, mode="plan"), "--dry-run", "--json")
     assert run.code == 0
     assert server.writes() == []
@@ -183,6 +203,7 @@ def test_dry_run_prints_every_write_and_makes_none(loop):
 
 def test_custom_properties_override_the_tenant_record(loop):
     cli, server, tmp = loop
+    pull(server, 4, SHA)
     server.add_repo(OWNER, REPO, properties={"infrastructure_tools": ["terraform"], "terraform_version": "1.12"})
     run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=4))
     assert run.code == 2 and "terraform_version 1.12 cannot be satisfied" in run.stderr
@@ -206,6 +227,7 @@ def test_github_app_installation_auth(loop):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     cli, server, tmp = loop
+    pull(server, 21, SHA)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     env = cli.env()
@@ -223,6 +245,7 @@ def test_github_app_installation_auth(loop):
 
 def test_only_the_default_branch_head_is_applied(loop):
     cli, server, tmp = loop
+    pull(server, 30, SHA2)
     server.put_file(OWNER, REPO, SHA2, "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))  # a PR head, not merged
     run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA2, pr=30, mode="apply"))
     assert run.code == 2 and "is not the head of acme-org/app's main" in run.stderr
@@ -233,6 +256,7 @@ def test_only_the_default_branch_head_is_applied(loop):
 
 def test_a_look_alike_comment_by_someone_else_is_never_edited(loop):
     cli, server, tmp = loop
+    pull(server, 40, SHA)
     server.tokens.add("intruder-token")
     server.token_logins["intruder-token"] = "mallory"
     import httpx
@@ -250,9 +274,42 @@ def test_a_look_alike_comment_by_someone_else_is_never_edited(loop):
 
 def test_only_allowed_senders_may_trigger_a_tenant(loop):
     cli, server, tmp = loop
+    pull(server, 50, SHA)
     record = cli.catalog / "stacks" / "acme.yml"
     record.write_text(record.read_text() + "allowed_senders: [acme-bot]\n")
     denied = cli("event", "repository_dispatch", dispatch(tmp, "denied.json", sender="mallory", customer="acme", sha=SHA, pr=50))
     assert denied.code == 2 and "mallory may not trigger runs for customer 'acme'" in denied.stderr
     assert server.writes() == []
     cli("event", "repository_dispatch", dispatch(tmp, "allowed.json", customer="acme", sha=SHA, pr=50), check=0)
+
+
+def test_a_manager_pull_request_reads_the_tenant_records_repository_never_the_payloads(loop):
+    """A pull request in the manager repository (e.g. a tenant record change) plans the customer's default
+    branch from the repository in the tenant record; repositories the payload names are never touched."""
+    cli, server, tmp = loop
+    manager_sha = "3333333333333333333333333333333333333333"
+    server.add_repo("mallory", "evil")
+    server.put_file("mallory", "evil", manager_sha, "infra/variables.yml", "project_name: evil\nenvironments: {}\n")
+    event = tmp / "pull_request.json"
+    event.write_text(json.dumps({
+        "action": "synchronize", "number": 12, "sender": {"login": "provider-dev"},
+        "pull_request": {"number": 12, "head": {"sha": manager_sha, "repo": {"full_name": "mallory/evil"}},
+                         "base": {"repo": {"full_name": "mallory/evil"}}},
+        "repository": {"full_name": "provider/manager"}}))
+    run = cli("event", "pull_request", str(event), "--customer", "acme", "--json")
+    assert run.code == 0, run.stdout + run.stderr
+    touched = {"/".join(r["path"].split("/")[2:4]) for r in server.requests if r["path"].startswith("/repos/")}
+    assert touched == {"acme-org/app", "provider/manager"}, touched
+    assert all(w["path"].startswith("/repos/provider/manager/") for w in server.writes())
+    assert [s["state"] for s in server.statuses("provider", "manager", manager_sha) if s["context"] == "infra/staging"][-1] == "success"
+    (staging,) = [c for c in server.comments("provider", "manager", 12) if "`acme` / `staging`" in c["body"]]
+    assert "**Plan: 11 to create**" in staging["body"]
+
+    # the same event file in a run that belongs to another repository is refused before anything is written
+    env = cli.env()
+    env["GITHUB_REPOSITORY"] = "provider/other-manager"
+    before = len(server.writes())
+    refused = cli("event", "pull_request", str(event), "--customer", "acme")
+    assert refused.code == 2 and refused.stderr.splitlines() == [
+        "error: the pull_request event is for provider/manager, but this run belongs to provider/other-manager"]
+    assert len(server.writes()) == before

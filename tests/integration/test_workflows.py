@@ -171,7 +171,7 @@ def test_manager_deploy_workflow_shape():
     doc = _load(REPO / ".github/workflows/infra-deploy.yml")
     triggers = doc.get("on", doc.get(True))
     assert triggers["repository_dispatch"]["types"] == ["infra-change"]
-    assert set(triggers["workflow_dispatch"]["inputs"]) == {"customer", "sha", "pr", "environment", "mode"}
+    assert set(triggers["workflow_dispatch"]["inputs"]) == {"customer", "sha", "pr", "environment", "mode", "signature"}
     jobs = doc["jobs"]
     assert set(jobs) == {"plan", "apply-staging", "apply-production"}
     assert jobs["apply-staging"]["environment"] == "staging"
@@ -183,6 +183,10 @@ def test_manager_deploy_workflow_shape():
         assert jobs[name]["concurrency"]["cancel-in-progress"] is False
     runs = [s["run"] for j in jobs.values() for s in j["steps"] if "run" in s]
     assert all('engine event "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH"' in r for r in runs)
+    # every engine step can verify dispatch signatures: the whole table through env:, no event data picks a secret
+    engine_steps = [s for j in jobs.values() for s in j["steps"] if "engine event" in s.get("run", "")]
+    assert len(engine_steps) == 3
+    assert all(s["env"]["ENGINE_DISPATCH_SECRETS"] == "${{ secrets.ENGINE_DISPATCH_SECRETS }}" for s in engine_steps)
 
 
 def test_customer_trigger_skips_forks_and_sends_everything_through_env():
@@ -192,12 +196,83 @@ def test_customer_trigger_skips_forks_and_sends_everything_through_env():
     (job,) = doc["jobs"].values()
     assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
     (step,) = job["steps"]
-    assert {"GH_TOKEN", "MANAGER_REPO", "CUSTOMER", "SHA", "PR", "MODE"} <= set(step["env"])
+    assert {"GH_TOKEN", "DISPATCH_SECRET", "MANAGER_REPO", "CUSTOMER", "SHA", "PR", "MODE"} <= set(step["env"])
     assert "secrets.MANAGER_REPO_TOKEN" in step["env"]["GH_TOKEN"] and "vars.INFRA_CUSTOMER_ID" in step["env"]["CUSTOMER"]
+    assert step["env"]["DISPATCH_SECRET"] == "${{ secrets.INFRA_DISPATCH_SECRET }}"
 
 
-def test_helper_script_compiles(tmp_path):
-    py_compile.compile(str(REPO / ".github/scripts/with_credentials.py"), cfile=str(tmp_path / "x.pyc"), doraise=True)
+def _run_trigger_step(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run the customer template's dispatch script with bash, `gh` replaced by a recorder of its arguments."""
+    (step,) = next(iter(_load(REPO / "templates/customer/.github/workflows/trigger-infra.yml")["jobs"].values()))["steps"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text('#!/usr/bin/env bash\nprintf \'%s\\0\' "$@" > "$GH_ARGS"\n')
+    (bin_dir / "gh").chmod(0o755)
+    args = tmp_path / "gh-args"
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GH_ARGS": str(args), **env})
+    return proc, (args.read_text().split("\0")[:-1] if args.exists() else [])
+
+
+def _dispatch_from_gh_args(args: list[str]) -> dict:
+    """The repository_dispatch event GitHub would deliver for `gh api … -f/-F client_payload[k]=v`."""
+    payload: dict = {}
+    for flag, field in zip(args, args[1:]):
+        match = re.fullmatch(r"client_payload\[(\w+)\]=(.*)", field, re.S)
+        if flag in ("-f", "-F") and match:
+            payload[match[1]] = int(match[2]) if flag == "-F" else match[2]
+    return {"action": "infra-change", "client_payload": payload, "sender": {"login": "acme-ci"}}
+
+
+TRIGGERS = {
+    "pull-request": {"SHA": "1" * 40, "PR": "7", "REF": "refs/pull/7/merge", "MODE": "plan"},
+    "push": {"SHA": "2" * 40, "PR": "", "REF": "refs/heads/main", "MODE": "apply"},
+}
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS, ids=list(TRIGGERS))
+def test_the_customer_template_signs_dispatches_the_engine_accepts(tmp_path, trigger):
+    from engine import triggers
+    from engine.config import TenantRecord
+    from engine.events import parse_event
+
+    secret = "acme-dispatch-secret-0123456789abcdef-xyz"
+    proc, args = _run_trigger_step(tmp_path, GH_TOKEN="t", DISPATCH_SECRET=secret, MANAGER_REPO="provider/manager",
+                                   CUSTOMER="acme", **TRIGGERS[trigger])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert secret not in " ".join(args) + proc.stdout + proc.stderr  # never on a command line, never printed
+    request = parse_event("repository_dispatch", _dispatch_from_gh_args(args), "event.json")
+    record = TenantRecord.model_validate({"customer": "acme", "repository": "acme-org/app", "network_index": 1})
+    triggers.authenticate(request, record, {"ENGINE_DISPATCH_SECRETS": json.dumps({"acme": secret})})
+    assert (request.sha, request.mode, request.pr) == (TRIGGERS[trigger]["SHA"], TRIGGERS[trigger]["MODE"],
+                                                       int(TRIGGERS[trigger]["PR"]) if TRIGGERS[trigger]["PR"] else None)
+    other = {"ENGINE_DISPATCH_SECRETS": json.dumps({"acme": "another-customers-secret-0123456789abcdef"})}
+    with pytest.raises(Exception, match="does not match"):
+        triggers.authenticate(request, record, other)
+
+
+def test_the_customer_template_refuses_to_send_without_its_dispatch_secret(tmp_path):
+    proc, args = _run_trigger_step(tmp_path, GH_TOKEN="t", DISPATCH_SECRET="", MANAGER_REPO="provider/manager", CUSTOMER="acme",
+                                   **TRIGGERS["push"])
+    assert proc.returncode == 1 and args == []
+    assert "::error title=Infrastructure trigger not configured::missing secret:INFRA_DISPATCH_SECRET" in proc.stdout
+
+
+@pytest.mark.parametrize("script", ["with_credentials.py", "sign_dispatch.py"])
+def test_helper_script_compiles(tmp_path, script):
+    py_compile.compile(str(REPO / ".github/scripts" / script), cfile=str(tmp_path / "x.pyc"), doraise=True)
+
+
+def test_with_credentials_masks_dispatch_secrets_and_keeps_the_table_for_the_engine(tmp_path):
+    out = tmp_path / "out.txt"
+    table = '{"acme": "acme-dispatch-secret-0123456789abcdef", "beta": "beta-dispatch-secret-0123456789abcdef"}'
+    env = {"PATH": os.environ.get("PATH", ""), "ENGINE_DISPATCH_SECRETS": table}
+    proc = subprocess.run([sys.executable, str(REPO / ".github/scripts/with_credentials.py"), "--output", str(out),
+                           sys.executable, "-c", "import os; print(os.environ['ENGINE_DISPATCH_SECRETS'])"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["::add-mask::acme-dispatch-secret-0123456789abcdef", "::add-mask::beta-dispatch-secret-0123456789abcdef"]
+    assert out.read_text().strip() == table
 
 
 def test_with_credentials_exports_passphrases_and_drops_empty_values(tmp_path):

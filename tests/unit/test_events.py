@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -77,3 +78,35 @@ def test_oversized_and_malformed_payload_files(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(InputError, match="not valid JSON"):
         load_event("repository_dispatch", bad)
+
+
+def test_deeply_nested_payload_is_bad_input_not_a_crash(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000)
+    with pytest.raises(InputError, match="nests arrays or objects too deeply") as err:
+        load_event("repository_dispatch", deep)
+    assert err.value.exit_code == 2
+
+
+def test_only_regular_files_are_read_as_payloads(tmp_path):
+    with pytest.raises(InputError, match="/dev/zero is not a regular file"):  # its size reports 0: it used to be read forever
+        load_event("repository_dispatch", "/dev/zero")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: opening it must not block
+    with pytest.raises(InputError, match="is not a regular file"):
+        load_event("repository_dispatch", fifo)
+    with pytest.raises(InputError, match="cannot read the event payload .*missing.json: No such file"):
+        load_event("repository_dispatch", tmp_path / "missing.json")
+
+
+def test_payload_size_is_measured_by_reading_not_by_what_the_file_reports(monkeypatch):
+    """/proc files are regular files that report size 0 whatever they hold: the limit must still hold."""
+    monkeypatch.setattr("engine.events.MAX_EVENT_BYTES", 64)
+    with pytest.raises(InputError, match="/proc/self/maps is too large: the limit is 64 bytes"):
+        load_event("repository_dispatch", "/proc/self/maps")
+
+
+def test_validation_errors_keep_the_case_of_patterns():
+    with pytest.raises(InputError) as err:
+        parse_event("repository_dispatch", dispatch(customer="acme", sha=SHA, ref="refs/heads/a b"), "event.json")
+    assert "string should match pattern '^refs/(heads|tags|pull)/[A-Za-z0-9._/-]{1,200}$'" in str(err.value)

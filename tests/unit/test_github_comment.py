@@ -32,6 +32,18 @@ def test_plan_with_changes():
     check("plan-changes", render_comment(r, mode="plan", sha=SHA, run_url="https://github.com/p/m/actions/runs/1", now="2026-11-26 10:00 UTC"))
 
 
+def test_terraform_plan_says_why_a_resource_is_replaced_or_deleted():
+    r = result(tool="terraform", details={"binary": "OpenTofu v1.10.6"}, changes=Changes(update=1, replace=2, delete=1, same=3), resources=[
+        ResourceChange('enginelocal_document.instance["app-1"]', "enginelocal_document", "replace", ["content"],
+                       action_reason="replace_because_tainted"),
+        ResourceChange("terraform_data.rep", "terraform_data", "replace", ["triggers_replace"], action_reason="replace_because_cannot_update"),
+        ResourceChange("terraform_data.upd", "terraform_data", "update", ["input.size"]),
+        ResourceChange("terraform_data.gone", "terraform_data", "delete", action_reason="delete_because_no_resource_config")])
+    body = render_comment(r, mode="plan", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC")
+    check("plan-replace-reasons", body)
+    assert '| replace (tainted) | `enginelocal_document.instance["app-1"]` |' in body
+
+
 def test_plan_without_changes():
     check("plan-no-changes", render_comment(result(changes=Changes(same=11)), mode="plan", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC"))
 

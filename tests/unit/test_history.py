@@ -250,3 +250,66 @@ def test_engine_history_with_no_database_yet(tmp_path):
     cli = EngineCLI(tmp_path / "home", empty)
     assert cli("history", "--json", check=0).json()["runs"] == []
     assert not (tmp_path / "home" / "history.sqlite3").exists()
+
+
+# -- ENGINE_HISTORY_URL: a password never leaks, a malformed URL is a configuration error ----------------
+
+LEAKY_URLS = [
+    # (URL, the password in every form it could be printed)
+    ("postgresql://bob:pw%@127.0.0.1:1/db", ["pw%"]),  # bad percent-encoding: libpq's message quoted it
+    ("postgresql://bob:s3cret-pw@[::1/db", ["s3cret-pw"]),  # libpq quotes the whole URL
+    ("postgresql://bob:s3cret-pw@127.0.0.1:abc/db", ["s3cret-pw"]),  # urlsplit's ValueError was an internal error
+    ("postgresql://bob:s3/cr?et-pw@127.0.0.1/db", ["s3/cr?et-pw", "et-pw"]),  # an unencoded '/': libpq reads a piece of it as the query
+    ("postgresql://bob@127.0.0.1:1/db?password=s3cret-pw&bogus=1", ["s3cret-pw"]),
+]
+
+
+@pytest.mark.parametrize("url,secrets", LEAKY_URLS)
+def test_history_url_password_never_leaks_and_a_malformed_url_is_a_configuration_error(tmp_path, url, secrets):
+    home = tmp_path / "home"
+    catalog = tmp_path / "c"
+    shutil.copytree(REPO / "stacks", catalog / "stacks")
+    shutil.copytree(REPO / "examples", catalog / "examples")
+
+    class CLI(EngineCLI):
+        def env(self):
+            return {**super().env(), "ENGINE_HISTORY_URL": url}
+
+    cli = CLI(home, catalog)
+    for args in (["history"], ["history", "--json"]):
+        run = cli(*args)
+        assert run.code == 2, (args, run.stdout, run.stderr)
+        shown = run.stdout + run.stderr
+        assert "ENGINE_HISTORY_URL is not a valid PostgreSQL URL" in shown and "internal error" not in shown and "Traceback" not in shown
+        assert not any(s in shown for s in secrets), shown
+    data = cli("history", "--json").json()
+    assert data["error"] == "InputError" and "percent-encode" in data["hint"]
+
+    # recording is best effort: any command that runs stacks still works, with one warning and no password
+    planned = cli("plan-targets", "acme", check=0)
+    assert [t["environment"] for t in json.loads(planned.stdout)] == ["staging", "production"]
+    assert planned.stderr.startswith("warning: run history disabled (the run's result is unaffected): ENGINE_HISTORY_URL is not a valid")
+    assert not any(s in planned.stdout + planned.stderr for s in secrets)
+
+
+def test_history_recording_warning_never_shows_the_password(tmp_path, monkeypatch):
+    warnings: list[str] = []
+    for url, secrets in LEAKY_URLS:
+        monkeypatch.setenv("ENGINE_HISTORY_URL", url)
+        recorder = history.recorder_from_env(tmp_path, warn=warnings.append)
+        recorder.stack_done(result())  # no store: nothing recorded, nothing raised
+        assert recorder.store is None
+        assert warnings[-1].startswith("warning: run history disabled (the run's result is unaffected): ENGINE_HISTORY_URL is not a valid")
+        assert not any(s in warnings[-1] for s in secrets), warnings[-1]
+
+    # a well-formed URL whose server refuses: the driver's error text is shown, the password is not
+    url = "postgresql://bob:p%40ss-w0rd@127.0.0.1:1/db?password=0ther-secret"
+    store = HistoryStore.from_url(url, tmp_path)
+    assert store.where == "postgresql://127.0.0.1:1/db"
+    Recorder(store, warn=warnings.append).stack_done(result())
+    assert "warning: run history not recorded for acme/staging in postgresql://127.0.0.1:1/db" in warnings[-1]
+    assert "OperationalError" in warnings[-1]
+    leak = RuntimeError(f"could not connect with {url} (password=p@ss-w0rd, user bob:p%40ss-w0rd@host)")
+    shown = store.describe_error(leak)
+    assert not any(s in shown for s in ("p%40ss-w0rd", "p@ss-w0rd", "0ther-secret")), shown
+    assert shown.startswith("RuntimeError: could not connect with postgresql://bob:***@127.0.0.1:1/db")

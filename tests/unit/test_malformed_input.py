@@ -43,6 +43,11 @@ CASES: list[tuple[str, str | bytes, int | None, str, str]] = [
     ("not-utf8", b"project_name: \xff\xfe\nenvironments: {}\n", 1, "<document>", "UTF-8"),
     ("complex-key", GOOD_HEAD + "? [a, b]\n: c\n", 5, "<document>", "plain strings"),
     ("date-project-name", "project_name: 2024-01-01\nenvironments:\n  staging:\n    instance_type: t3.micro\n", 1, "project_name", "expected a string"),
+    # keys are customer text: a '[' in one is still the key, and control characters are shown escaped (tests/unit/test_untrusted_text.py)
+    ("key-with-brackets", GOOD_HEAD + '"x[1]": 1\n', 5, "x[1]", "unknown key"),
+    ("key-with-workflow-command", GOOD_HEAD + '"a\\n::error::pwned": 1\n', 5, "a\\n::error::pwned", "unknown key"),
+    ("env-name-with-escape-sequence", 'project_name: shop\nenvironments:\n  "\\e[2Jstaging":\n    instance_type: t3.micro\n', 3,
+     "environments.\\x1b[2Jstaging", "environment names"),
     ("slot-clash", "project_name: shop\nenvironments:\n  staging:\n    instance_type: t3.micro\n  qa:\n    instance_type: t3.micro\n    network_slot: 1\n", 2, "environments", "network slot 1"),
 ]
 
