@@ -33,7 +33,7 @@ def test_plan_with_changes():
 
 
 def test_terraform_plan_says_why_a_resource_is_replaced_or_deleted():
-    r = result(tool="terraform", details={"binary": "OpenTofu v1.10.6"}, changes=Changes(update=1, replace=2, delete=1, same=3), resources=[
+    r = result(tool="terraform", binary="OpenTofu v1.10.6", changes=Changes(update=1, replace=2, delete=1, same=3), resources=[
         ResourceChange('enginelocal_document.instance["app-1"]', "enginelocal_document", "replace", ["content"],
                        action_reason="replace_because_tainted"),
         ResourceChange("terraform_data.rep", "terraform_data", "replace", ["triggers_replace"], action_reason="replace_because_cannot_update"),

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import tfplan
-from engine.drift import DriftReport, StackDrift, render_console, render_markdown
+from engine.drift import DriftReport, StackDrift
+from engine.reporters.drift import render_console, render_markdown
 from engine.reporters.github import render_comment, render_drift_issue
 from engine.results import SECRET_MASK, SECRET_SIG, Changes, StackResult, redact, value_diffs
 

@@ -14,7 +14,6 @@ import pytest
 from engine.config import TenantRecord
 from engine.errors import InputError
 from engine.home import EngineHome, state_path
-from engine.operations import _refuse_tool_switch
 from engine.planning import Settings, StackTarget, backend_url
 from tests.conftest import EngineCLI, make_catalog, tenant_record
 
@@ -97,8 +96,9 @@ def test_tool_switch_guard_reads_the_decoded_state_path(tmp_path):
     (deployed / "staging.json").write_text('{"checkpoint": {"latest": {"resources": [{"urn": "urn:pulumi:staging::acme::x::y"}]}}}')
     target = StackTarget(customer="acme", environment="staging", tool="terraform", program="local", project="acme", stack="staging",
                          backend_url=f"file://{tmp_path}/my%20state/acme", config={})
-    with pytest.raises(InputError, match="was deployed with Pulumi"):
-        _refuse_tool_switch(target)
+    from engine.runners.pulumi import PulumiRunner
+
+    assert PulumiRunner(EngineHome(tmp_path / "home")).deployed_with(target)  # the guard (Engine._refuse_tool_switch) asks the runner
 
 
 def test_a_state_root_that_decodes_outside_itself_is_refused_at_planning():

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import cli
 from engine.config import TenantRecord
 from engine.errors import ConfigError, InputError, Problem
-from engine.reporters.console import LiveProgress, render_run
+from engine.reporters.console import ConsoleProgress, render_run
 from engine.reporters.github import Feedback
 from engine.results import Changes, ResourceChange, RunResult, StackResult
 from engine.triggers import remote_tenant
@@ -135,7 +135,7 @@ def hostile_stack(status: str) -> StackResult:
         outputs={"url\n::error::k": "http://x\x1b[31m", "tags": {"##[error]": "\u202e"}},
         resources=[ResourceChange(urn_name="web\n::stop-commands::t", type="engine:local:Instance", action="create",
                                   properties=["tags.\x1bx"])],
-        details={"note\r": "ok\x1b[0m"},
+        binary="tofu\r ok\x1b[0m",
     )
 
 
@@ -153,12 +153,16 @@ def test_console_shows_hostile_outputs_resources_and_errors_escaped():
 def test_live_progress_escapes_tool_messages():
     import io
 
+    from engine.stream import Notice, ResourceStep
+
     class Target:
         fqn = "shop/staging"
 
     stream = io.StringIO()
-    LiveProgress(stream)(Target(), "creating web\n::error::x \x1b[2K")
+    ConsoleProgress(stream)(Notice(Target(), "creating web\n::error::x \x1b[2K"))
     assert stream.getvalue().endswith("creating web\\n::error::x \\x1b[2K\n")
+    ConsoleProgress(stream)(ResourceStep(Target(), "create", "web\n::error::y", "local:Instance"))
+    assert stream.getvalue().endswith("create   web\\n::error::y (local:Instance)\n")
 
 
 # -- item 13: a missing customer file in a commit status -----------------------
