@@ -1,12 +1,14 @@
 """``engine`` — the command line: parses arguments, calls a command module, renders its outcome.
 
-Each verb lives in ``engine/commands/``.  This file is the single error boundary: an
-``EngineError`` becomes a message and an exit code — 0 ok, 1 an operation failed, 2 bad
-input (nothing was deployed), 3 drift found — and nothing else ever shows a traceback.
+Each verb lives in ``engine/commands/`` and is declared once in ``COMMANDS`` below (its
+arguments and options).  This file is the single error boundary: an ``EngineError``
+becomes a message and an exit code — 0 ok, 1 an operation failed, 2 bad input (nothing
+was deployed), 3 drift found — and nothing else ever shows a traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import traceback
 from pathlib import Path
@@ -19,29 +21,20 @@ from engine.errors import EngineError
 from engine.untrusted import escape_lines
 from engine.wiring import Wiring
 
-MAX_PARALLEL = min(4, os.cpu_count() or 1)
-
-
-def _emit(text: str, err: bool = False) -> None:
-    click.echo(text, err=err)
-
 
 class EngineCLI(click.Group):
     """Runs a command and renders its ``Outcome``; the one place errors become text and exit codes."""
 
     def invoke(self, ctx: click.Context):
+        as_json = lambda: bool(ctx.meta.get("as_json"))  # noqa: E731 - set while parsing (--json)
         try:
             outcome = super().invoke(ctx)
         except EngineError as exc:
-            if ctx.meta.get("as_json"):
-                _emit(to_json({"ok": False, **exc.to_dict()}))
-            else:
-                _emit(f"error: {exc.message}", err=True)
-                if exc.hint:
-                    _emit(f"hint: {exc.hint}", err=True)
+            click.echo(to_json({"ok": False, **exc.to_dict()}) if as_json() else
+                       f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), err=not as_json())
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            _emit("interrupted", err=True)
+            click.echo("interrupted", err=True)
             ctx.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -49,16 +42,15 @@ class EngineCLI(click.Group):
             if os.environ.get("ENGINE_DEBUG"):
                 traceback.print_exc()
             bug = EngineError(f"internal error: {type(exc).__name__}: {exc}", hint="set ENGINE_DEBUG=1 for a traceback and report it")
-            _emit(to_json({"ok": False, **bug.to_dict()}) if ctx.meta.get("as_json") else f"error: {bug.message}\nhint: {bug.hint}",
-                  err=not ctx.meta.get("as_json"))
+            click.echo(to_json({"ok": False, **bug.to_dict()}) if as_json() else f"error: {bug.message}\nhint: {bug.hint}", err=not as_json())
             ctx.exit(1)
         finally:
             if isinstance(ctx.obj, Wiring):
                 ctx.obj.close()
         if isinstance(outcome, Outcome):
-            _emit(to_json(outcome.data) if ctx.meta.get("as_json") and not outcome.json_only else outcome.render_text())
+            click.echo(to_json(outcome.data) if as_json() and not outcome.json_only else outcome.render_text())
             for line in outcome.warnings:
-                _emit(f"warning: {escape_lines(line)}", err=True)
+                click.echo(f"warning: {escape_lines(line)}", err=True)
             ctx.exit(outcome.exit_code)
         return outcome
 
@@ -68,16 +60,84 @@ def _as_json(ctx: click.Context, _param, value: bool) -> bool:
     return value
 
 
-json_option = click.option("--json", "as_json", is_flag=True, expose_value=False, callback=_as_json, is_eager=True,
-                           help="Print a machine-readable JSON result on stdout.")
-env_option = click.option("--env", "environments", multiple=True, metavar="ENV", help="Only this environment (repeatable). Default: all.")
-all_option = click.option("--all", "all_customers", is_flag=True, help="Every customer in the catalog.")
-changed_option = click.option("--changed-from", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-                              help="Customers affected by the changed files listed in FILE (e.g. `git diff --name-only`).")
-parallel_option = click.option("--parallel", type=click.IntRange(1, 64), default=MAX_PARALLEL, show_default=True, help="How many at once.")
-dry_run_option = click.option("--dry-run", is_flag=True, help="Read everything, print every GitHub write instead of making it.")
-lock_timeout_option = click.option("--lock-timeout", type=click.FloatRange(0, 3600), default=0, show_default=True, metavar="SECONDS",
-                                   help="Wait this long for another operation on the same stack to finish before failing.")
+# Parameters, one line each (fresh objects per command).
+def opt(*decls, **kw):
+    return lambda: click.Option(list(decls), **kw)
+
+
+def arg(name, **kw):
+    return lambda: click.Argument([name], **kw)
+
+
+JSON = opt("--json", "as_json", is_flag=True, expose_value=False, callback=_as_json, is_eager=True, help="Print a machine-readable JSON result on stdout.")
+ENV = opt("--env", "environments", multiple=True, metavar="ENV", help="Only this environment (repeatable). Default: all.")
+ALL = opt("--all", "all_customers", is_flag=True, help="Every customer in the catalog.")
+CHANGED = opt("--changed-from", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Customers affected by the changed files listed in FILE (e.g. `git diff --name-only`).")
+PARALLEL = opt("--parallel", type=click.IntRange(1, 64), default=min(4, os.cpu_count() or 1), show_default=True, help="How many at once.")
+DRY_RUN = opt("--dry-run", is_flag=True, help="Read everything, print every GitHub write instead of making it.")
+LOCK = opt("--lock-timeout", type=click.FloatRange(0, 3600), default=0, show_default=True, metavar="SECONDS",
+           help="Wait this long for another operation on the same stack to finish before failing.")
+QUIET = opt("--quiet", "-q", is_flag=True, help="No live progress on stderr.")
+YES = opt("--yes", is_flag=True, help="Confirm.")
+CUSTOMER, CUSTOMERS, MAYBE_CUSTOMER = arg("customer"), arg("customers", nargs=-1), arg("customer", required=False)
+OPERATION = [CUSTOMER, ENV, JSON, LOCK, QUIET]
+FLEET = [MAYBE_CUSTOMER, ENV, JSON, LOCK, QUIET, ALL, CHANGED, PARALLEL]
+
+# name -> (handler, takes the wiring, parameters, help).  Handlers are the command modules' functions.
+COMMANDS = {
+    "up": (functools.partial(operate.run, operation="up"), True, FLEET,
+           "Create or update the customer's stacks (one per environment), or every customer's with --all."),
+    "preview": (functools.partial(operate.run, operation="preview"), True, FLEET, "Show what `up` would change, without changing anything."),
+    "refresh": (functools.partial(operate.run, operation="refresh"), True, FLEET,
+                "Read the real resources and update the state to match (shows out-of-band changes)."),
+    "destroy": (functools.partial(operate.run, operation="destroy"), True, [*OPERATION, YES],
+                "Delete every resource of the customer's stacks, then the stacks themselves (needs --yes)."),
+    "outputs": (functools.partial(operate.run, operation="outputs"), True, OPERATION, "Print the outputs of the customer's stacks (secret values masked)."),
+    "list": (listing.run, True, [MAYBE_CUSTOMER, JSON], "List onboarded customers, or one customer's stacks with their last update."),
+    "validate": (validate.run, False, [arg("path", type=click.Path(dir_okay=False, path_type=Path)), JSON,
+                                       opt("--kind", type=click.Choice(["auto", "customer", "tenant"]), default="auto", show_default=True,
+                                           help="customer = infra/variables.yml, tenant = stacks/<customer>.yml; auto decides by content.")],
+                 "Check a customer file or tenant record; exit 2 with file, line and key on problems."),
+    "schema": (validate.schema, False, [arg("kind", type=click.Choice(["customer", "tenant"]), default="customer")],
+               "Print the JSON Schema of a customer file or tenant record (for editors)."),
+    "plan-targets": (plan_targets.run, True, [CUSTOMER, ENV], "Print the resolved stack targets (tool, program, backend, config) as JSON; runs nothing."),
+    "unlock": (unlock.run, True, [CUSTOMER, opt("--env", "environment", required=True, help="The environment whose lock to clear."), JSON,
+                                  opt("--lock-id", help="Terraform path: the lock ID shown in the lock error."), YES],
+               "Clear a lock a crashed operation left (`pulumi cancel` / `tofu force-unlock`); refused while a run holds it."),
+    "event": (event.run, True, [arg("event_name"), arg("payload_path", type=click.Path(dir_okay=False, path_type=Path)), ENV, DRY_RUN, LOCK, JSON,
+                                opt("--customer", help="For pull_request/push events of the manager repository: the customer to run."),
+                                opt("--mode", type=click.Choice(["plan", "apply"]), help="Override the mode the event asks for.")],
+              'Handle a GitHub event (e.g. "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH"): plan or apply, and report to the customer\'s repository.'),
+    "drift": (drift.run, True, [CUSTOMERS, ALL, ENV, PARALLEL, DRY_RUN, JSON,
+                                opt("--shard", default="1/1", show_default=True, metavar="I/N", help="Check only the I-th of N equal shares."),
+                                opt("--remediate", is_flag=True, help="Re-apply the desired state where the tenant allows it (drift_auto_remediate)."),
+                                opt("--markdown", is_flag=True, help="Print a Markdown table (for job summaries)."),
+                                opt("--report", "report_to", type=click.Choice(["none", "github"]), default="none", show_default=True,
+                                    help="github: open/update/close one drift issue per stack.")],
+              "Check stacks for changes made outside the engine, without writing state. Exit 0 in sync, 3 drift found, 1 errors."),
+    "compliance": (compliance.run, True, [DRY_RUN, JSON, opt("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
+                                                              help="Property policy (default: policy/properties.yml in the catalog)."),
+                                          opt("--source", help="Source of truth: a CMDB export (CSV, JSON or YAML), a file path or an http(s) URL."),
+                                          opt("--remediate", is_flag=True, help="Write the source of truth's values back to repositories that differ.")],
+                   "Check every customer repository's custom properties. Exit 0 compliant, 3 property drift, 1 errors."),
+    "matrix": (matrix.run, True, [CUSTOMERS, ALL, CHANGED, ENV], "Print a GitHub Actions job matrix (customer × environment)."),
+    "history": (history.run, True, [MAYBE_CUSTOMER, JSON, opt("--env", "environment", metavar="ENV", help="Only this environment."),
+                                    opt("--limit", type=click.IntRange(1, 10000), default=20, show_default=True, help="At most this many runs.")],
+                "Recorded operations, newest first ($ENGINE_HOME/history.sqlite3, or ENGINE_HISTORY_URL)."),
+}
+TOOLS = {
+    "install": (tools.install, False, [JSON, opt("--tool", "names", multiple=True, type=click.Choice(tools.ALL), help="Only this tool (repeatable).")],
+                "Make sure each tool is available: PATH, cache, download, or a build from the Go module proxy."),
+    "status": (tools.status, False, [JSON], "Show which tools are available, without installing anything."),
+}
+
+
+def _command(name: str, handler, wired: bool, params: list, help_text: str) -> click.Command:
+    def callback(**kwargs):
+        return handler(click.get_current_context().obj, **kwargs) if wired else handler(**kwargs)
+
+    return click.Command(name, params=[p() for p in params], callback=callback, help=help_text)
 
 
 @click.group(cls=EngineCLI, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -91,164 +151,12 @@ def main(ctx: click.Context, catalog: str | None, home: str | None) -> None:
     ctx.obj = Wiring.from_options(catalog, home)
 
 
-def _operation(name: str, help_text: str, confirm: bool = False, fleet: bool = False) -> None:
-    options = [click.argument("customer", required=not fleet), env_option, json_option, lock_timeout_option,
-               click.option("--quiet", "-q", is_flag=True, help="No live progress on stderr.")]
-    if confirm:
-        options.append(click.option("--yes", is_flag=True, help="Confirm: this deletes every resource of the selected stacks."))
-    if fleet:
-        options += [all_option, changed_option, parallel_option]
-
-    def command(w: Wiring, customer, environments, lock_timeout, quiet, **fleet_args) -> Outcome:
-        w.lock_timeout = lock_timeout
-        return operate.run(w, name, customer, environments, quiet=quiet, **fleet_args)
-
-    for option in reversed(options):
-        command = option(command)
-    main.command(name=name, help=help_text)(click.pass_obj(command))
-
-
-_operation("up", "Create or update the customer's stacks (one per environment), or every customer's with --all.", fleet=True)
-_operation("preview", "Show what `up` would change, without changing anything.", fleet=True)
-_operation("refresh", "Read the real resources and update the state to match (shows out-of-band changes).", fleet=True)
-_operation("destroy", "Delete every resource of the customer's stacks, then the stacks themselves.", confirm=True)
-_operation("outputs", "Print the outputs of the customer's stacks (secret values masked).")
-
-
-@main.command(name="list")
-@click.argument("customer", required=False)
-@json_option
-@click.pass_obj
-def list_command(w: Wiring, customer: str | None) -> Outcome:
-    """List onboarded customers, or one customer's stacks with their last update."""
-    return listing.run(w, customer)
-
-
-@main.command(name="validate")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--kind", type=click.Choice(["auto", "customer", "tenant"]), default="auto", show_default=True,
-              help="customer = infra/variables.yml, tenant = stacks/<customer>.yml; auto decides by content.")
-@json_option
-def validate_command(path: Path, kind: str) -> Outcome:
-    """Check a customer file or tenant record; exit 2 with file, line and key on problems."""
-    return validate.run(path, kind)
-
-
-@main.command()
-@click.argument("kind", type=click.Choice(["customer", "tenant"]), default="customer")
-def schema(kind: str) -> Outcome:
-    """Print the JSON Schema of a customer file or tenant record (for editors)."""
-    return validate.schema(kind)
-
-
-@main.command(name="plan-targets")
-@click.argument("customer")
-@env_option
-@click.pass_obj
-def plan_targets_command(w: Wiring, customer: str, environments: tuple[str, ...]) -> Outcome:
-    """Print the resolved stack targets (tool, program, backend, config) as JSON; runs nothing."""
-    return plan_targets.run(w, customer, environments)
-
-
-@main.command(name="unlock")
-@click.argument("customer")
-@click.option("--env", "environment", required=True, help="The environment whose stack lock to clear.")
-@click.option("--lock-id", help="Terraform path: the lock ID shown in the lock error.")
-@click.option("--yes", is_flag=True, help="Confirm that no operation is running on this stack.")
-@json_option
-@click.pass_obj
-def unlock_command(w: Wiring, customer: str, environment: str, lock_id: str | None, yes: bool) -> Outcome:
-    """Clear a lock left by a crashed operation (`pulumi cancel` / `tofu force-unlock`); refused while a run holds it."""
-    return unlock.run(w, customer, environment, lock_id, yes)
-
-
-@main.command(name="event")
-@click.argument("event_name")
-@click.argument("payload_path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--customer", help="For pull_request/push events of the manager repository: the customer to run.")
-@click.option("--mode", type=click.Choice(["plan", "apply"]), help="Override the mode the event asks for (plan = preview, apply = up).")
-@env_option
-@dry_run_option
-@lock_timeout_option
-@json_option
-@click.pass_obj
-def event_command(w: Wiring, event_name, payload_path, customer, mode, environments, dry_run, lock_timeout) -> Outcome:
-    """Handle a GitHub event (e.g. "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH"): plan or apply, and report to the customer's repository."""
-    w.lock_timeout = lock_timeout
-    return event.run(w, event_name, payload_path, customer, mode, environments, dry_run)
-
-
-@main.command(name="drift")
-@click.argument("customers", nargs=-1)
-@all_option
-@env_option
-@click.option("--shard", default="1/1", show_default=True, metavar="I/N", help="Check only the I-th of N equal shares (for parallel CI jobs).")
-@parallel_option
-@click.option("--remediate", is_flag=True, help="Re-apply the desired state of drifted stacks whose tenant allows it (drift_auto_remediate).")
-@click.option("--markdown", is_flag=True, help="Print a Markdown table (for job summaries).")
-@click.option("--report", "report_to", type=click.Choice(["none", "github"]), default="none", show_default=True,
-              help="github: open/update/close one drift issue per stack (repository per tenant record's drift_issues).")
-@dry_run_option
-@json_option
-@click.pass_obj
-def drift_command(w: Wiring, **args) -> Outcome:
-    """Check stacks for changes made outside the engine, without writing state. Exit 0 in sync, 3 drift found, 1 errors."""
-    return drift.run(w, **args)
-
-
-@main.command(name="compliance")
-@click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), help="Property policy (default: policy/properties.yml in the catalog).")
-@click.option("--source", help="Source of truth: a CMDB export (CSV, JSON or YAML), a file path or an http(s) URL.")
-@click.option("--remediate", is_flag=True, help="Write the source of truth's values back to repositories that differ.")
-@dry_run_option
-@json_option
-@click.pass_obj
-def compliance_command(w: Wiring, **args) -> Outcome:
-    """Check every customer repository's custom properties. Exit 0 compliant, 3 property drift, 1 errors."""
-    return compliance.run(w, **args)
-
-
-@main.command(name="matrix")
-@click.argument("customers", nargs=-1)
-@all_option
-@changed_option
-@env_option
-@click.pass_obj
-def matrix_command(w: Wiring, **args) -> Outcome:
-    """Print a GitHub Actions job matrix (customer × environment) to fan out across runners."""
-    return matrix.run(w, **args)
-
-
-@main.command(name="history")
-@click.argument("customer", required=False)
-@click.option("--env", "environment", metavar="ENV", help="Only this environment.")
-@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True, help="At most this many runs.")
-@json_option
-@click.pass_obj
-def history_command(w: Wiring, **args) -> Outcome:
-    """Recorded operations, newest first ($ENGINE_HOME/history.sqlite3, or ENGINE_HISTORY_URL)."""
-    return history.run(w, **args)
-
-
-@main.group(name="tools")
-def tools_group() -> None:
-    """The pinned binaries the engine needs (pulumi, tofu; actionlint for the workflow tests)."""
-
-
-@tools_group.command(name="install")
-@click.option("--tool", "names", multiple=True, type=click.Choice(tools.ALL), help="Only this tool (repeatable). Default: all.")
-@json_option
-def tools_install(names: tuple[str, ...]) -> Outcome:
-    """Make sure each tool is available: PATH, cache, download, or a build from the Go module proxy."""
-    return tools.install(names)
-
-
-@tools_group.command(name="status")
-@json_option
-def tools_status() -> Outcome:
-    """Show which tools are available, without installing anything."""
-    return tools.status()
-
+for _name, _spec in COMMANDS.items():
+    main.add_command(_command(_name, *_spec))
+tools_group = click.Group("tools", help="The pinned binaries the engine needs (pulumi, tofu; actionlint for the workflow tests).")
+for _name, _spec in TOOLS.items():
+    tools_group.add_command(_command(_name, *_spec))
+main.add_command(tools_group)
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,8 @@ from engine.wiring import Wiring
 
 
 def run(w: Wiring, event_name: str, payload_path: Path, customer: str | None, mode: str | None,
-        environments: tuple[str, ...], dry_run: bool) -> Outcome:
+        environments: tuple[str, ...], dry_run: bool, lock_timeout: float = 0.0) -> Outcome:
+    w.lock_timeout = lock_timeout
     if customer is not None:
         check_customer_id(customer)
     request = load_event(event_name, payload_path, customer=customer, mode=mode, environments=environments)

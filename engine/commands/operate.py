@@ -25,8 +25,10 @@ def progress_wanted(quiet: bool = False) -> bool:
 
 
 def run(w: Wiring, operation: str, customer: str | None, environments: tuple[str, ...] = (), *, yes: bool = False,
-        all_customers: bool = False, changed_from: Path | None = None, parallel: int = 1, quiet: bool = False) -> Outcome:
+        all_customers: bool = False, changed_from: Path | None = None, parallel: int = 1, quiet: bool = False,
+        lock_timeout: float = 0.0) -> Outcome:
     op = Operation(operation)
+    w.lock_timeout = lock_timeout
     if all_customers or changed_from:
         if op not in FLEET_OPERATIONS:
             raise InputError(f"`engine {op}` works on one customer at a time")
