@@ -86,7 +86,8 @@ FLEET = [MAYBE_CUSTOMER, ENV, JSON, LOCK, QUIET, ALL, CHANGED, PARALLEL]
 
 # name -> (handler, takes the wiring, parameters, help).  Handlers are the command modules' functions.
 COMMANDS = {
-    "up": (functools.partial(operate.run, operation="up"), True, FLEET,
+    "up": (functools.partial(operate.run, operation="up"), True,
+           [*FLEET, opt("--refresh", is_flag=True, help="Read the real resources first, so changes made outside the tools are put back.")],
            "Create or update the customer's stacks (one per environment), or every customer's with --all."),
     "preview": (functools.partial(operate.run, operation="preview"), True, FLEET, "Show what `up` would change, without changing anything."),
     "refresh": (functools.partial(operate.run, operation="refresh"), True, FLEET,

@@ -7,12 +7,14 @@ never reach the file system.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Generic, TypeVar
 
-from engine.config import CUSTOMER_ID_PATTERN, CustomerConfig, TenantRecord, load_customer_config, load_tenant_record
-from engine.documents import load_file
+from engine.config import CUSTOMER_ID_PATTERN, CustomerConfig, TenantRecord, validate_document, validate_tenant_record
+from engine.documents import Document, load_file, load_text, read_file
 from engine.errors import ConfigError, InputError, Problem, UnknownCustomerError
 
 _ID = re.compile(CUSTOMER_ID_PATTERN)
@@ -27,6 +29,32 @@ def check_customer_id(value: str) -> str:
             hint="customer ids are 2-32 characters: lower-case letters, digits and '-', starting with a letter",
         )
     return value
+
+
+T = TypeVar("T")
+
+
+class _Validated(Generic[T]):
+    """Validated files by path, reused only while the file holds the same bytes.
+
+    Planning a fleet asks for the same tenant record several times (the catalog-wide check, the
+    tenant itself, its upstreams).  Every request still reads the file (so an edit is always
+    seen); only parsing and validating unchanged bytes again is skipped, and their result is a
+    frozen model.  A file with a problem is never kept: it is parsed again and raises again.
+    """
+
+    def __init__(self, build: Callable[[Document, Path], T]):
+        self._build = build
+        self._entries: dict[str, tuple[bytes, T]] = {}  # by str(path): hashing a Path is slower
+
+    def load(self, path: Path, shown: str) -> T:
+        raw = read_file(path, shown)
+        entry = self._entries.get(str(path))
+        if entry is not None and entry[0] == raw:
+            return entry[1]
+        value = self._build(load_text(raw, shown), path)
+        self._entries[str(path)] = (raw, value)  # one dict store: safe when threads share the catalog
+        return value
 
 
 @dataclass(frozen=True)
@@ -45,6 +73,8 @@ class Catalog:
     def __init__(self, root: Path | str):
         self.root = Path(root).resolve()
         self.stacks_dir = self.root / "stacks"
+        self._records: _Validated[TenantRecord] = _Validated(validate_tenant_record)
+        self._configs: _Validated[CustomerConfig] = _Validated(lambda doc, _path: validate_document(doc, CustomerConfig))
 
     def customer_ids(self) -> list[str]:
         if not self.stacks_dir.is_dir():
@@ -53,6 +83,9 @@ class Catalog:
 
     def record(self, customer: str) -> TenantRecord:
         """Load the tenant record of ``customer``.  Raises ``UnknownCustomerError`` or ``ConfigError``."""
+        return self._record(customer)[0]
+
+    def _record(self, customer: str) -> tuple[TenantRecord, Path]:
         check_customer_id(customer)
         path = self.stacks_dir / f"{customer}.yml"
         if not path.is_file():
@@ -61,19 +94,18 @@ class Catalog:
                 f"unknown customer {customer!r}: no tenant record {self._show(path)}",
                 hint=f"onboarded customers: {', '.join(known)}" if known else "no customers are onboarded yet (stacks/ is empty)",
             )
-        return load_tenant_record(path, self._show(path))
+        return self._records.load(path, self._show(path)), path
 
     def load(self, customer: str) -> Tenant:
         """Load the tenant record and its customer file (from the record's local ``source``)."""
-        record = self.record(customer)
+        record, record_path = self._record(customer)
         if record.source is None:
             raise InputError(
                 f"tenant {customer!r} has no local 'source'; its customer file lives in {record.repository}",
                 hint="run it from a GitHub event, or set 'source' in the tenant record to a local checkout",
             )
-        record_path = self.stacks_dir / f"{customer}.yml"
         path = self._customer_file(record, record_path)
-        config = load_customer_config(path, self._show(path))
+        config = self._configs.load(path, self._show(path))
         return Tenant(record=record, config=config, record_path=record_path, config_path=path)
 
     def _customer_file(self, record: TenantRecord, record_path: Path) -> Path:
@@ -131,7 +163,10 @@ class Catalog:
         return records
 
     def _show(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
+        """``path`` (absolute: under the resolved root) relative to the working directory when it is
+        below it, else as it is: ``Path.relative_to(Path.cwd())``, as strings (it is asked for every file read)."""
+        text, cwd = str(path), os.getcwd()
+        if text == cwd:
+            return "."
+        prefix = cwd.rstrip("/") + "/"
+        return text[len(prefix):] if text.startswith(prefix) else text

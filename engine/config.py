@@ -194,6 +194,7 @@ class StateBackend(Strict):
 
 
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def state_url_problem(url: str) -> str | None:
@@ -208,7 +209,7 @@ def state_url_problem(url: str) -> str | None:
         return "a file:// state URL names an absolute directory: file:///path/to/state (three slashes)"
     if parts.scheme == "s3" and (not _S3_BUCKET.fullmatch(parts.netloc) or ".." in parts.netloc):
         return f"{parts.netloc!r} is not an S3 bucket name (3-63 lower-case letters, digits, '.' and '-')"
-    if re.search(r"%(?![0-9A-Fa-f]{2})", parts.path):
+    if _BARE_PERCENT.search(parts.path):
         return "state URL has a '%' that does not start a percent-encoded character (%XX)"
     path, previous = parts.path, None
     while path != previous:
@@ -445,7 +446,11 @@ def load_customer_config(path: Path | str, display_name: str | None = None) -> C
 
 def load_tenant_record(path: Path | str, display_name: str | None = None) -> TenantRecord:
     """Load and validate a tenant record.  Raises ``ConfigError``; the file name must match the id."""
-    doc = load_file(path, display_name)
+    return validate_tenant_record(load_file(path, display_name), path)
+
+
+def validate_tenant_record(doc: Document, path: Path | str) -> TenantRecord:
+    """Validate a tenant record loaded from ``path``.  Raises ``ConfigError``; the file name must match the id."""
     record = validate_document(doc, TenantRecord)
     stem = Path(path).stem
     if stem != record.customer:

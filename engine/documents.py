@@ -9,6 +9,8 @@ is kept so validation errors can name file, line and key path.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,22 +79,37 @@ def load_file(path: Path | str, display_name: str | None = None) -> Document:
     """Read and parse ``path``.  Raises ``ConfigError`` naming the file on any problem."""
     path = Path(path)
     name = display_name or str(path)
+    return load_text(read_file(path, name), name)
+
+
+def read_file(path: Path | str, name: str) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``MAX_BYTES + 1``; ``load_text`` refuses the excess).
+
+    Raises ``ConfigError`` naming the file as ``name`` if it is missing, not a regular file, too large or unreadable.
+    """
+    if not isinstance(path, Path):
+        path = Path(path)  # as the caller's Path would name it ('' is '.')
     try:
-        size = path.stat().st_size
+        info = os.stat(path)
     except FileNotFoundError:
         raise ConfigError([Problem(name, None, "", "file not found")]) from None
     except OSError as exc:
         raise ConfigError([Problem(name, None, "", f"cannot read file: {exc.strerror}")]) from None
-    if not path.is_file():
+    if not stat.S_ISREG(info.st_mode):
         raise ConfigError([Problem(name, None, "", "not a regular file")])
+    size = info.st_size
     if size > MAX_BYTES:
         raise ConfigError([Problem(name, 1, DOCUMENT, f"file is {size} bytes; the limit is {MAX_BYTES}")])
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)  # the file may have grown since stat(); load_text refuses the excess
+        with open(path, "rb") as handle:
+            # What stat() saw and one byte more (not a MAX_BYTES buffer for a 200-byte file); if the file has
+            # grown since, read on up to one byte over the limit, which load_text refuses.
+            raw = handle.read(size + 1)
+            if len(raw) > size:
+                raw += handle.read(MAX_BYTES + 1 - len(raw))
+            return raw
     except OSError as exc:
         raise ConfigError([Problem(name, None, DOCUMENT, f"cannot read file: {exc.strerror}")]) from None
-    return load_text(raw, name)
 
 
 def load_text(raw: bytes | str, name: str) -> Document:
@@ -113,16 +130,7 @@ def load_text(raw: bytes | str, name: str) -> Document:
         line = text[: text.index("\x00")].count("\n") + 1
         raise ConfigError([Problem(name, line, DOCUMENT, "document contains a NUL byte")])
 
-    _check_events(text, name)
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError([_problem_from_yaml_error(exc, name, text)]) from None
-    if node is None:
-        raise ConfigError([Problem(name, 1, DOCUMENT, "document is empty")])
-    lines: dict[KeyPath, int] = {(): node.start_mark.line + 1}
-    data = _construct(node, (), lines, name)
-    return Document(name=name, data=data, lines=lines)
+    return _Reader(name).read(text)
 
 
 def _problem_from_yaml_error(exc: yaml.YAMLError, name: str, text: str) -> Problem:
@@ -161,118 +169,183 @@ def _key_path_at_line(text: str, line: int) -> str:
     return ".".join(k for _, k in stack)
 
 
-class _Frame:
-    __slots__ = ("is_map", "key", "expect_key", "index")
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
-    def __init__(self, is_map: bool):
+# What each event is to the reader; stream and document events frame the content (0).
+_SCALAR, _ALIAS, _MAPPING, _SEQUENCE, _END, _DOCUMENT = range(1, 7)
+_KINDS = {yaml.ScalarEvent: _SCALAR, yaml.AliasEvent: _ALIAS, yaml.MappingStartEvent: _MAPPING, yaml.SequenceStartEvent: _SEQUENCE,
+          yaml.MappingEndEvent: _END, yaml.SequenceEndEvent: _END, yaml.DocumentStartEvent: _DOCUMENT}
+
+
+class _Frame:
+    """An open mapping or sequence: where the reader is in it, and (while building) its value."""
+
+    __slots__ = ("is_map", "key", "expect_key", "index", "value", "path")
+
+    def __init__(self, is_map: bool, value: dict | list | None, path: KeyPath):
         self.is_map = is_map
-        self.key: str | int | None = None
+        self.key: str | int | None = None  # the key being read (mapping) or the last item's index (sequence)
         self.expect_key = is_map
         self.index = -1
+        self.value = value
+        self.path = path
 
 
-def _check_events(text: str, name: str) -> None:
-    """Walk the event stream once, before building anything, to refuse hostile shapes."""
-    frames: list[_Frame] = []
-    documents = 0
-    count = 0
+class _Reader:
+    """One pass over the event stream: refuse hostile shapes, build the value and remember every key's line.
 
-    def path() -> str:
-        keys = tuple(f.key for f in frames if f.key is not None and not (f.is_map and f.expect_key))
+    The parser is libyaml's; scalars are resolved and constructed as ``yaml.safe_load`` would.  A hostile
+    shape or a syntax error anywhere in the text is reported before a problem found while building (a
+    duplicate key, a merge key, a scalar that cannot be constructed): the first such problem is held back
+    until the whole stream has been checked, and nothing more is built after it.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.frames: list[_Frame] = []
+        self.lines: dict[KeyPath, int] = {}
+        self.scalars = _Scalars()
+        self.held: Exception | None = None  # the first problem found while building
+
+    def read(self, text: str) -> Document:
+        frames, lines = self.frames, self.lines
+        root: list[Any] = []  # the document's value, once it has started
+        documents = count = 0
+        parser = _Loader(text)  # the loop of yaml.parse(), without a generator in between
+        try:
+            while parser.check_event():
+                event = parser.get_event()
+                count += 1
+                if count > MAX_NODES:
+                    self._fail(event, f"document has more than {MAX_NODES} nodes")
+                kind = _KINDS.get(type(event), 0)
+                if kind == _END:
+                    frames.pop()
+                    if frames and frames[-1].is_map:
+                        frames[-1].expect_key = True
+                    continue
+                if not kind:
+                    continue
+                if kind == _DOCUMENT:
+                    documents += 1
+                    if documents > 1:
+                        self._fail(event, "only one YAML document is allowed (found '---' starting another)")
+                    continue
+                top = frames[-1] if frames else None
+                if top is not None and top.is_map and top.expect_key:
+                    if kind != _SCALAR:
+                        self._fail(event, "keys must be plain strings")
+                    top.key = event.value
+                    top.expect_key = False
+                    self._check_node(event, kind)
+                    if self.held is None:
+                        self._key(top, event)
+                    continue
+                if top is not None and not top.is_map:
+                    top.index += 1
+                    top.key = top.index
+                self._check_node(event, kind)
+                value = None
+                if self.held is not None:
+                    pass
+                elif kind == _SCALAR:
+                    value = self._scalar(event, top.path + (top.key,) if top is not None else ())
+                else:
+                    value = {} if kind == _MAPPING else []
+                if top is None:
+                    lines[()] = event.start_mark.line + 1
+                    root.append(value)
+                elif self.held is None:
+                    if top.is_map:
+                        top.value[top.key] = value
+                    else:
+                        lines[top.path + (top.index,)] = event.start_mark.line + 1
+                        top.value.append(value)
+                if kind == _SCALAR:
+                    if top is not None and top.is_map:
+                        top.expect_key = True
+                else:
+                    path = (top.path + (top.key,) if top is not None else ())
+                    frames.append(_Frame(kind == _MAPPING, value, path))
+                    if len(frames) > MAX_DEPTH:
+                        self._fail(event, f"document is nested deeper than {MAX_DEPTH} levels")
+        except yaml.YAMLError as exc:
+            raise ConfigError([_problem_from_yaml_error(exc, self.name, text)]) from None
+        finally:
+            parser.dispose()
+        if self.held is not None:
+            raise self.held
+        if not root:
+            raise ConfigError([Problem(self.name, 1, DOCUMENT, "document is empty")])
+        return Document(name=self.name, data=root[0], lines=lines)
+
+    def _key(self, frame: _Frame, event: yaml.ScalarEvent) -> None:
+        """A mapping key: a plain string, not a merge, not set before; its line is remembered."""
+        line = event.start_mark.line + 1
+        tag = self.scalars.tag_of(event)
+        if tag == _MERGE_TAG or event.value == "<<":
+            self._hold(Problem(self.name, line, format_key_path(frame.path) or DOCUMENT, "YAML merge keys (<<) are not allowed"))
+            return
+        key = self._scalar(event, frame.path, tag)
+        if self.held is not None:
+            return
+        if not isinstance(key, str):
+            key = event.value  # `1: x` or `true: x` — keep the text, validation decides
+        frame.key = key
+        child = frame.path + (key,)
+        if key in frame.value:
+            self._hold(Problem(self.name, line, format_key_path(child), "duplicate key (it is already set above)"))
+            return
+        self.lines[child] = line
+
+    def _scalar(self, event: yaml.ScalarEvent, path: KeyPath, tag: str | None = None) -> Any:
+        try:
+            return self.scalars.value(event, tag or self.scalars.tag_of(event), self.name, path)
+        except Exception as exc:  # noqa: BLE001 — held, and raised as it is once the stream has been checked
+            self.held = exc
+            return None
+
+    def _hold(self, problem: Problem) -> None:
+        self.held = ConfigError([problem])
+
+    def _path(self) -> str:
+        keys = tuple(f.key for f in self.frames if f.key is not None and not (f.is_map and f.expect_key))
         return format_key_path(keys) or DOCUMENT
 
-    def fail(line: int, reason: str) -> None:
-        raise ConfigError([Problem(name, line, path(), reason)])
+    def _fail(self, event: yaml.Event, reason: str) -> None:
+        raise ConfigError([Problem(self.name, event.start_mark.line + 1, self._path(), reason)])
 
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            count += 1
-            line = event.start_mark.line + 1
-            if count > MAX_NODES:
-                fail(line, f"document has more than {MAX_NODES} nodes")
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    fail(line, "only one YAML document is allowed (found '---' starting another)")
-                continue
-            if not isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent,
-                                      yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                continue
-            top = frames[-1] if frames else None
-            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                frames.pop()
-                _value_done(frames)
-                continue
-            if top is not None and top.is_map and top.expect_key:
-                if not isinstance(event, yaml.ScalarEvent):
-                    fail(line, "keys must be plain strings")
-                top.key = event.value
-                top.expect_key = False
-                _check_node(event, line, fail)
-                continue
-            if top is not None and not top.is_map:
-                top.index += 1
-                top.key = top.index
-            _check_node(event, line, fail)
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                frames.append(_Frame(isinstance(event, yaml.MappingStartEvent)))
-                if len(frames) > MAX_DEPTH:
-                    fail(line, f"document is nested deeper than {MAX_DEPTH} levels")
-            else:
-                _value_done(frames)
-    except yaml.YAMLError as exc:
-        raise ConfigError([_problem_from_yaml_error(exc, name, text)]) from None
+    def _check_node(self, event: yaml.Event, kind: int) -> None:
+        if kind == _ALIAS:
+            self._fail(event, f"YAML aliases (*{event.anchor}) are not allowed")
+        if event.anchor:
+            self._fail(event, f"YAML anchors (&{event.anchor}) are not allowed")
+        tag = event.tag
+        if tag and tag != "!" and tag not in _IMPLICIT_TAGS:
+            self._fail(event, f"YAML tag {tag!r} is not allowed")
 
 
-def _value_done(frames: list[_Frame]) -> None:
-    if frames and frames[-1].is_map:
-        frames[-1].expect_key = True
+class _Scalars(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """Scalar values, resolved and constructed exactly as ``yaml.safe_load`` would (one per document)."""
 
+    def __init__(self) -> None:
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
 
-def _check_node(event: yaml.Event, line: int, fail) -> None:
-    if isinstance(event, yaml.AliasEvent):
-        fail(line, f"YAML aliases (*{event.anchor}) are not allowed")
-    anchor = getattr(event, "anchor", None)
-    if anchor:
-        fail(line, f"YAML anchors (&{anchor}) are not allowed")
-    tag = getattr(event, "tag", None)
-    if tag and tag != "!" and tag not in _IMPLICIT_TAGS:
-        fail(line, f"YAML tag {tag!r} is not allowed")
+    def tag_of(self, event: yaml.ScalarEvent) -> str:
+        """The tag the composer gives the scalar: its own, else the one its plain text implies."""
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return tag
 
-
-def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: str) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError([Problem(name, line, format_key_path(path) or DOCUMENT, "keys must be plain strings")])
-            if key_node.tag == "tag:yaml.org,2002:merge" or key_node.value == "<<":
-                raise ConfigError([Problem(name, line, format_key_path(path) or DOCUMENT, "YAML merge keys (<<) are not allowed")])
-            key = _scalar(key_node, name, path)
-            if not isinstance(key, str):
-                key = key_node.value  # `1: x` or `true: x` — keep the text, validation decides
-            child = path + (key,)
-            if key in result:
-                raise ConfigError([Problem(name, line, format_key_path(child), "duplicate key (it is already set above)")])
-            lines[child] = line
-            result[key] = _construct(value_node, child, lines, name)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            child = path + (index,)
-            lines[child] = item.start_mark.line + 1
-            items.append(_construct(item, child, lines, name))
-        return items
-    return _scalar(node, name, path)
-
-
-def _scalar(node: yaml.Node, name: str, path: KeyPath) -> Any:
-    constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
-    yaml.constructor.SafeConstructor.__init__(constructor)
-    try:
-        return constructor.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, OverflowError) as exc:
-        reason = getattr(exc, "problem", None) or _first_line(exc)
-        raise ConfigError([Problem(name, node.start_mark.line + 1, format_key_path(path) or DOCUMENT, f"invalid value: {reason}")]) from None
+    def value(self, event: yaml.ScalarEvent, tag: str, name: str, path: KeyPath) -> Any:
+        if tag == _STR_TAG:
+            return event.value  # what the str constructor returns; most scalars are strings
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        try:
+            return self.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            reason = getattr(exc, "problem", None) or _first_line(exc)
+            raise ConfigError([Problem(name, event.start_mark.line + 1, format_key_path(path) or DOCUMENT, f"invalid value: {reason}")]) from None

@@ -13,10 +13,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from typing import Callable
+
+from engine import fanout
 from engine.errors import EngineError, InputError
 from engine.operations import Engine
 from engine.planning import StackTarget
-from engine.results import StackResult
+from engine.results import Operation, StackResult, Status
 
 EXIT_DRIFT = 3
 
@@ -101,30 +104,54 @@ def select_targets(engine: Engine, customers: list[str], environments: list[str]
     return [t for i, t in enumerate(targets) if i % total == index - 1]
 
 
+Remediator = Callable[[list[StackTarget], int], list[StackResult]]
+
+
 def scan(engine: Engine, targets: list[StackTarget], parallel: int = 4, remediate: bool = False,
-         may_remediate=lambda _t: False) -> DriftReport:
-    """Check every target (at most ``parallel`` at once); optionally remediate the drifted ones that may be."""
+         may_remediate=lambda _t: False, remediator: Remediator | None = None) -> DriftReport:
+    """Check every target (at most ``parallel`` at once); optionally remediate the drifted ones that may be.
+
+    Checks run in threads: ``refresh --preview-only`` and ``plan -refresh-only`` never run a program.
+    Remediation does (Pulumi's inline programs keep global state in the Python process, pulumi#6052),
+    so each remediation runs in its own ``engine up --refresh`` process — the same unit as fleet fan-out.
+    """
     started = time.monotonic()
     runners = {tool: engine.runners(tool) for tool in sorted({t.tool for t in targets})}
-    # upstream stacks may use a tool none of the targets use; with_upstream_outputs adds those runners
 
-    def check(target: StackTarget) -> StackDrift:
-        drift = StackDrift(target, runners[target.tool].run(target, "drift"))
-        if remediate and drift.state == "drifted" and may_remediate(target):
-            desired = target
-            if target.upstreams:
-                # the desired state includes what the tenant consumes; without it, remediation would tear down peerings
-                resolved = engine.with_upstream_outputs(target, runners)
-                if isinstance(resolved, str):
-                    drift.remediation = StackResult(target.customer, target.environment, f"{target.project}/{target.stack}", target.tool,
-                                                    "remediate", "failed", error=f"not remediated: {resolved}")
-                    return drift
-                desired = resolved
-            drift.remediation = runners[target.tool].run(desired, "remediate")
-            drift.remediation.finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            drift.after_remediation = runners[target.tool].run(target, "drift")
-        return drift
+    def check(target: StackTarget) -> StackResult:
+        return runners[target.tool].run(target, Operation.DRIFT)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="drift") as pool:
-        stacks = list(pool.map(check, targets))
+        stacks = [StackDrift(t, r) for t, r in zip(targets, pool.map(check, targets))]
+        fix = [s for s in stacks if remediate and s.state == "drifted" and may_remediate(s.target)]
+        if fix:
+            remediated = (remediator or remediate_in_processes(engine))([s.target for s in fix], parallel)  # type: ignore[misc]
+            for stack, result in zip(fix, remediated):
+                result.finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                stack.remediation = result
+            checked_again = list(pool.map(check, [s.target for s in fix if s.remediation.ok]))  # type: ignore[union-attr]
+            for stack, again in zip([s for s in fix if s.remediation.ok], checked_again):  # type: ignore[union-attr]
+                stack.after_remediation = again
     return DriftReport(stacks=stacks, parallel=parallel, duration_s=time.monotonic() - started)
+
+
+def remediate_in_processes(engine: Engine) -> Remediator:
+    """Put the desired state back, one ``engine up --refresh`` process per stack, ``parallel`` at a time.
+
+    The child plans like any ``up`` (consumed upstream outputs included: without them remediation
+    would tear down peerings) and refreshes first, so changes made outside the tools are seen and undone.
+    """
+    def run(targets: list[StackTarget], parallel: int) -> list[StackResult]:
+        settings = {"ENGINE_CATALOG": str(engine.catalog.root), "ENGINE_HOME": str(engine.home.root)}
+
+        def one(target: StackTarget) -> StackResult:
+            worker = fanout.run_worker(["up", target.customer, "--env", target.environment, "--refresh"], settings, engine.catalog.root)
+            stacks = (worker.result or {}).get("environments") or {}
+            if target.environment in stacks:
+                return StackResult.from_dict(stacks[target.environment])
+            return StackResult.for_target(target, Operation.REMEDIATE, Status.FAILED, error=f"not remediated: {worker.error}")
+
+        with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="remediate") as pool:
+            return list(pool.map(one, targets))
+
+    return run

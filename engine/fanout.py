@@ -22,7 +22,6 @@ from engine import process
 from engine.catalog import Catalog
 from engine.planning import select_tool
 
-CLI = Path(__file__).resolve().parent.parent / "cli.py"
 
 
 @dataclass
@@ -83,6 +82,24 @@ def changed_customers(catalog: Catalog, paths: list[str]) -> list[str]:
     return sorted(affected)
 
 
+def run_worker(args: list[str], settings: Mapping[str, str], cwd: Path) -> "CustomerRun":
+    """One ``engine ARGS --json --quiet`` worker process with the engine's environment plus ``settings``.
+
+    The worker's JSON result, or the reason there is none (its last line on stderr)."""
+    t0 = time.monotonic()
+    env = process.engine_env(settings, drop=("ENGINE_PROGRESS",))
+    proc = process.run([sys.executable, "-m", "cli", *args, "--json", "--quiet"], env=env, cwd=cwd, own_group=False)
+    try:
+        result = json.loads(proc.stdout) if proc.stdout.strip() else None
+    except ValueError:
+        result = None
+    error = None
+    if result is None or "environments" not in result:
+        error = (result or {}).get("message") or (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        result = None
+    return CustomerRun(args[1] if len(args) > 1 else "", proc.returncode, result, error, time.monotonic() - t0)
+
+
 def run_fleet(customers: list[str], operation: str, *, parallel: int, extra_args: list[str], settings: Mapping[str, str],
               cwd: Path, progress: Callable[[int, "CustomerRun"], None] = lambda _n, _r: None) -> FleetResult:
     """Run ``engine OPERATION CUSTOMER --json`` for every customer, ``parallel`` at a time.
@@ -93,21 +110,9 @@ def run_fleet(customers: list[str], operation: str, *, parallel: int, extra_args
     started = time.monotonic()
     done = [0]
     lock = threading.Lock()
-    env = process.engine_env(settings, drop=("ENGINE_PROGRESS",))
 
     def one(customer: str) -> CustomerRun:
-        t0 = time.monotonic()
-        cmd = [sys.executable, str(CLI), operation, customer, "--json", "--quiet", *extra_args]
-        proc = process.run(cmd, env=env, cwd=cwd, own_group=False)
-        try:
-            result = json.loads(proc.stdout) if proc.stdout.strip() else None
-        except ValueError:
-            result = None
-        error = None
-        if result is None or "environments" not in result:
-            error = (result or {}).get("message") or (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            result = None
-        run = CustomerRun(customer, proc.returncode, result, error, time.monotonic() - t0)
+        run = run_worker([operation, customer, *extra_args], settings, cwd)
         with lock:
             done[0] += 1
             progress(done[0], run)

@@ -30,7 +30,7 @@ class Holder:
     host: str
     operation: str
     since: str
-    children: tuple[tuple[int, int], ...] = ()  # (process group id, its leader's start time in clock ticks)
+    children: tuple[tuple[int, int], ...] = ()  # (session id of a tool it started, that tool's start time in clock ticks)
 
     def describe(self) -> str:
         return f"{self.user}@{self.host} (pid {self.pid}, {self.operation}) since {self.since}"

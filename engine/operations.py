@@ -24,9 +24,9 @@ RunnerFactory = Callable[[str], Runner]  # tool name -> runner
 StepFactory = Callable[[str], Step]
 
 # Operations that change resources stop at the first failed environment.
-STOP_ON_FAILURE = {Operation.UP, Operation.DESTROY}
+STOP_ON_FAILURE = {Operation.UP, Operation.REMEDIATE, Operation.DESTROY}
 # Operations that must never run on a stack another tool deployed.
-_WRITES_OR_PLANS = {Operation.UP, Operation.PREVIEW, Operation.REFRESH, Operation.DESTROY}
+_WRITES_OR_PLANS = {Operation.UP, Operation.REMEDIATE, Operation.PREVIEW, Operation.REFRESH, Operation.DESTROY}
 TOOLS = ("pulumi", "terraform")
 
 
@@ -156,7 +156,7 @@ class Engine:
                 # a failure stops the rollout instead of carrying it to the next environment.
                 stack_result = StackResult.for_target(target, operation, Status.SKIPPED, error=f"not run because {failed.environment} failed")
             else:
-                if target.upstreams and operation in (Operation.UP, Operation.PREVIEW):
+                if target.upstreams and operation in (Operation.UP, Operation.REMEDIATE, Operation.PREVIEW):
                     resolved = self.with_upstream_outputs(target, runners)
                     if isinstance(resolved, str):
                         stack_result = StackResult.for_target(target, operation, Status.FAILED, error=resolved)

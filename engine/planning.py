@@ -19,6 +19,7 @@ from engine.errors import InputError
 
 MANAGED_BY = "managed-infra-engine"
 _FLEET_NET = ipaddress.ip_network("10.0.0.0/8")
+_FLEET_BASE = int(_FLEET_NET.network_address)
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,19 @@ def network_plan(network_index: int, slot: int) -> dict[str, Any]:
     Room for 1,023 tenants × 16 environments.  Distinct (index, slot) pairs never overlap, and the
     catalog guarantees index uniqueness.
     """
-    base = int(_FLEET_NET.network_address) + network_index * 2**14 + slot * 2**10  # /18 = 2^14 addresses, /22 = 2^10
-    env_net = ipaddress.ip_network((base, 22))
-    subnets = [ipaddress.ip_network((base + i * 256, 24)) for i in range(4)]
+    base = _FLEET_BASE + network_index * 2**14 + slot * 2**10  # /18 = 2^14 addresses, /22 = 2^10
+    subnets = [_cidr(base + i * 256, 24) for i in range(4)]
     return {
-        "vpc_cidr": str(env_net),
-        "public_subnets": [str(subnets[0]), str(subnets[1])],
-        "private_subnets": [str(subnets[2]), str(subnets[3])],
+        "vpc_cidr": _cidr(base, 22),
+        "public_subnets": subnets[:2],
+        "private_subnets": subnets[2:],
     }
+
+
+def _cidr(address: int, prefix: int) -> str:
+    """``a.b.c.d/prefix``; ``address`` is the network's first address (what ``str(ip_network((address, prefix)))``
+    gives, without building the network)."""
+    return f"{ipaddress.IPv4Address(address)}/{prefix}"
 
 
 def _database(env_db: Database | None, default: Database | None) -> dict | None:

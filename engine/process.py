@@ -6,11 +6,13 @@ Every child gets
   no engine secrets, no GitHub tokens, no ``TF_LOG``/``TF_CLI_ARGS``; cloud credentials pass
   because providers read them), or ``engine_env()`` for the engine's own workers;
 - a timeout, after which its whole process group is stopped;
-- its own process group, recorded while it runs (``children()``), so that a later run can
-  find and stop what a crashed engine left behind (plugins included) before touching state.
+- its own session, recorded while it runs (``children()``), so that a later run can find and
+  stop what a crashed engine left behind before touching state.  A session, not a process
+  group: pulumi starts its provider plugins in process groups of their own, but they stay in
+  the tool's session.
 
-Ctrl-C or SIGTERM on the engine is passed on to the running children's groups (SIGINT, so
-pulumi and tofu can end their update cleanly), then they are killed if they linger.
+Ctrl-C or SIGTERM on the engine is passed on to the running tools (SIGINT, so pulumi and tofu
+can end their update cleanly), then whatever is left of their sessions is killed.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class Completed:
     timed_out: bool = False
 
 
-# Process groups of the children running now (a crashed engine's lock file records them).
+# Sessions of the children running now (a crashed engine's lock file records them).
 _running: set[int] = set()
 _running_lock = threading.Lock()
 
@@ -76,7 +78,7 @@ _watchers: list[Callable[[], None]] = []
 
 
 def children() -> list[int]:
-    """Process group ids of the children this process is running now."""
+    """Session ids of the children this process is running now (each child leads its own session)."""
     with _running_lock:
         return sorted(_running)
 
@@ -97,9 +99,10 @@ def _changed() -> None:
 
 def start_ticks(pid: int) -> int | None:
     """When ``pid`` started, in clock ticks since boot (tells a process from a later one that reused its id)."""
+    fields = _stat(pid)
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
+        return int(fields[19]) if fields else None
+    except (IndexError, ValueError):
         return None
 
 
@@ -111,40 +114,20 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    fields = _stat(pid)
+    return fields is None or fields[0] != "Z"
 
 
-def stop_leftovers(groups: Sequence[tuple[int, int]], grace: float = _GRACE_S) -> list[str]:
-    """Stop what a crashed engine's tools left running (providers mid-create, plugins).
+def stop_leftovers(sessions: Sequence[tuple[int, int]], grace: float = _GRACE_S) -> list[str]:
+    """Stop what a crashed engine's tools left running (the tool mid-operation, providers mid-create).
 
-    ``groups`` are the (process group, leader start ticks) the crashed run recorded.  Only
-    processes started no earlier than that leader are touched — never a later process that
-    happens to reuse the id.  Returns a description of each process stopped.
+    ``sessions`` are the (session id, leader start ticks) the crashed run recorded.  Only processes
+    started no earlier than that leader are touched — never a later process that happens to reuse
+    the id.  Returns a description of each process stopped.
     """
     stopped: list[str] = []
-    for pgid, leader_start in groups:
-        members = [(pid, cmd) for pid, cmd in group_members(pgid) if (start_ticks(pid) or -1) >= leader_start]
-        if not members:
-            continue
-        names = [f"pid {pid} ({cmd[:80]})" for pid, cmd in members]
-        for pid, _cmd in members:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(pid_alive(pid) for pid, _ in members):
-            time.sleep(0.1)
-        for pid, _cmd in members:
-            if pid_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        stopped.extend(names)
+    for sid, leader_start in sessions:
+        stopped += stop_session(sid, signal.SIGTERM, grace, since_ticks=leader_start, leader_only=False)
     return stopped
 
 
@@ -158,14 +141,14 @@ def run(args: Sequence[str | os.PathLike], *, env: Mapping[str, str], cwd: Path 
     is returned either way.  A child that outlives ``timeout`` has its process group stopped and
     comes back with ``timed_out=True`` and a non-zero code.  Raises ``ToolchainError`` only when
     the program cannot be started at all.  ``own_group=False`` keeps the child in the engine's
-    process group (fan-out workers: a terminal's Ctrl-C reaches them directly, and they stop
-    their own tools).
+    session and process group (fan-out workers: a terminal's Ctrl-C reaches them directly, and
+    they stop their own tools).
     """
     argv = [os.fspath(a) for a in args]
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                                process_group=0 if own_group else None)
+                                start_new_session=own_group)
     except OSError as exc:
         raise ToolchainError(f"cannot start {Path(argv[0]).name}: {exc.strerror or exc}") from None
     pgid = proc.pid if own_group else None
@@ -204,14 +187,14 @@ def run(args: Sequence[str | os.PathLike], *, env: Mapping[str, str], cwd: Path 
         except subprocess.TimeoutExpired:
             timed_out = True
             if pgid is not None:
-                stop_group(pgid, signal.SIGTERM)
+                stop_session(pgid, signal.SIGTERM)
             else:
                 proc.terminate()
             proc.wait()
     except BaseException:
         # Ctrl-C / SIGTERM of the engine: let the tool end its operation cleanly, then make sure it is gone.
         if pgid is not None:
-            stop_group(pgid, signal.SIGINT)
+            stop_session(pgid, signal.SIGINT)
         else:
             proc.send_signal(signal.SIGINT)
         proc.wait()
@@ -230,16 +213,22 @@ def run(args: Sequence[str | os.PathLike], *, env: Mapping[str, str], cwd: Path 
     return Completed(argv, code, "".join(out), stderr, timed_out)
 
 
-def group_members(pgid: int) -> list[tuple[int, str]]:
-    """Live processes (pid, command line) in process group ``pgid`` — zombies excluded."""
+def _stat(pid: int | str) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def session_members(sid: int, since_ticks: int = 0) -> list[tuple[int, str]]:
+    """Live processes (pid, command line) in session ``sid`` that started at or after ``since_ticks`` — zombies excluded."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
+        fields = _stat(entry.name)
         try:
-            stat = (entry / "stat").read_text()
-            fields = stat.rsplit(")", 1)[1].split()
-            if fields[0] == "Z" or int(fields[2]) != pgid:
+            if not fields or fields[0] == "Z" or int(fields[3]) != sid or int(fields[19]) < since_ticks:
                 continue
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except (OSError, IndexError, ValueError):
@@ -248,30 +237,37 @@ def group_members(pgid: int) -> list[tuple[int, str]]:
     return members
 
 
-def stop_group(pgid: int, first: int = signal.SIGTERM, grace: float = _GRACE_S) -> list[str]:
-    """Signal a process group, wait up to ``grace`` seconds, then SIGKILL what is left.
-
-    Returns the command lines of the processes that were running when it started.
-    """
-    before = [cmd for _pid, cmd in group_members(pgid)]
-    if not before:
-        return []
-    try:
-        os.killpg(pgid, first)
-    except (ProcessLookupError, PermissionError):
-        return before
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and group_members(pgid):
-        time.sleep(0.1)
-    if group_members(pgid):
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
         try:
-            os.killpg(pgid, signal.SIGKILL)
+            os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def stop_session(sid: int, first: int = signal.SIGTERM, grace: float = _GRACE_S, since_ticks: int = 0, leader_only: bool = True) -> list[str]:
+    """Send ``first`` to the session's leader group (the tool, which stops its own plugins) — or to
+    every member with ``leader_only=False`` — wait up to ``grace`` seconds, then SIGKILL whatever is
+    left of the session.  Returns what was running."""
+    members = session_members(sid, since_ticks)
+    if not members:
+        return []
+    try:
+        if not leader_only:
+            raise ProcessLookupError
+        os.killpg(sid, first)
+    except (ProcessLookupError, PermissionError):
+        _signal_all([pid for pid, _ in members], first)  # orphans (or no leader to pass it on): tell each directly
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and session_members(sid, since_ticks):
+        time.sleep(0.1)
+    left = session_members(sid, since_ticks)
+    if left:
+        _signal_all([pid for pid, _ in left], signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and group_members(pgid):
+        while time.monotonic() < deadline and session_members(sid, since_ticks):
             time.sleep(0.05)
-    return before
+    return [f"pid {pid} ({cmd[:80]})" for pid, cmd in members]
 
 
 def install_signal_handlers() -> None:

@@ -271,6 +271,19 @@ class StackResult:
             out["at"] = self.finished_at
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "StackResult":
+        """A result as a worker process printed it (``to_dict``), e.g. a remediation run in its own process."""
+        details = data.get("details") or {}
+        info = {k: details[k] for k in ("resource_count", "last_update", "last_result") if k in details}
+        return cls(customer=data["customer"], environment=data["environment"], stack=data["stack"], tool=data["tool"],
+                   operation=data["operation"], status=data["status"], changes=Changes(**data.get("changes") or {}),
+                   outputs=data.get("outputs") or {}, resources=[ResourceChange(**r) for r in data.get("resources") or []],
+                   error=data.get("error"), duration_s=float(data.get("duration_s") or 0), binary=details.get("binary"),
+                   recovered=list(details.get("recovered") or []), counts_corrected=details.get("counts_corrected"),
+                   ansible=StepOutcome(**details["ansible"]) if details.get("ansible") else None,
+                   info=StackInfo(**info) if info else None, finished_at=details.get("at"))
+
     def to_dict(self) -> dict:
         data = {
             "customer": self.customer, "environment": self.environment, "stack": self.stack, "tool": self.tool,

@@ -146,7 +146,7 @@ def ensure(name: str, *, progress: Progress = _stderr_progress, allow_install: b
     tool = (_actionlint_on_path(version) if name == "actionlint" else _on_path(name, version)) or _cached(name, version)
     if tool:
         return tool
-    if not allow_install:
+    if not allow_install or os.environ.get("ENGINE_NO_TOOL_INSTALL"):
         raise ToolchainError(f"{name} v{version} is not installed", hint="run `engine tools install` (or `make tools`)")
 
     root = cache_root() / name / version
@@ -420,7 +420,7 @@ def ensure_provider_mirror(*, progress: Progress = _stderr_progress, allow_insta
     binary = mirror / host / namespace / name / PROVIDER_VERSION / os_arch / f"terraform-provider-{name}_v{PROVIDER_VERSION}"
     if binary.is_file() and (mirror / ".complete").is_file():
         return mirror
-    if not allow_install:
+    if not allow_install or os.environ.get("ENGINE_NO_TOOL_INSTALL"):
         raise ToolchainError("the enginelocal OpenTofu provider is not built", hint="run `engine tools install`")
     if not shutil.which("go"):
         raise ToolchainError("building the enginelocal OpenTofu provider needs `go` on PATH", hint="install Go 1.24 or newer")

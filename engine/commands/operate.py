@@ -16,7 +16,7 @@ from engine.reporters.fleet import FleetProgress, render_table
 from engine.results import Operation
 from engine.wiring import Wiring
 
-FLEET_OPERATIONS = {Operation.UP, Operation.PREVIEW, Operation.REFRESH}
+FLEET_OPERATIONS = {Operation.UP, Operation.PREVIEW, Operation.REFRESH, Operation.REMEDIATE}
 CONFIRM = {Operation.DESTROY}
 
 
@@ -26,8 +26,10 @@ def progress_wanted(quiet: bool = False) -> bool:
 
 def run(w: Wiring, operation: str, customer: str | None, environments: tuple[str, ...] = (), *, yes: bool = False,
         all_customers: bool = False, changed_from: Path | None = None, parallel: int = 1, quiet: bool = False,
-        lock_timeout: float = 0.0) -> Outcome:
+        lock_timeout: float = 0.0, refresh: bool = False) -> Outcome:
     op = Operation(operation)
+    if refresh:  # up --refresh: read the real resources first, so changes made outside the tools are put back
+        op = Operation.REMEDIATE
     w.lock_timeout = lock_timeout
     if all_customers or changed_from:
         if op not in FLEET_OPERATIONS:
@@ -57,6 +59,8 @@ def fleet(w: Wiring, op: Operation, all_customers: bool, changed_from: Path | No
         w.runner(tool).prepare([t for t in targets if t.tool == tool])  # tools resolved once: children never race on installs
     extra = [a for e in environments for a in ("--env", e)] + ["--lock-timeout", str(w.lock_timeout)]
     settings = {"ENGINE_CATALOG": str(engine.catalog.root), "ENGINE_HOME": str(w.home.root)}
-    result = fanout.run_fleet(customers, str(op), parallel=parallel, extra_args=extra, settings=settings, cwd=engine.catalog.root,
+    if op == Operation.REMEDIATE:
+        extra.append("--refresh")
+    result = fanout.run_fleet(customers, "up" if op == Operation.REMEDIATE else str(op), parallel=parallel, extra_args=extra, settings=settings, cwd=engine.catalog.root,
                               progress=FleetProgress(enabled=not quiet, total=len(customers)))
     return Outcome(result.to_dict(), lambda: render_table(result) if customers else "no customers selected", result.exit_code)

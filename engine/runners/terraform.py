@@ -398,9 +398,9 @@ class TerraformRunner:
         """Clear a state lock left by a run that is gone (``force-unlock``).  Returns what was done."""
         if not lock_id or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", lock_id):
             raise InputError("the Terraform path needs the lock ID to clear (--lock-id), as shown in the lock error")
-        binary = self.binary(target)
         try:
             with exclusive(self.home, target, "unlock", self.lock_timeout, self.stream, []):
+                binary = self.binary(target)
                 work = self._workdir(target)
                 env = self._env()
                 self._init(binary, work, env, module=target.program)

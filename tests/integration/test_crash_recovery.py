@@ -1,4 +1,6 @@
-"""kill -9 in the middle of `up`, at several points: the next run always ends clean."""
+"""kill -9 of the engine in the middle of `up`, at several points: the next run stops what the
+crashed run left running (the tool and its provider plugins live on in their own sessions),
+resolves locks and pending operations, and ends clean."""
 
 from __future__ import annotations
 
@@ -12,21 +14,6 @@ import pytest
 from tests.conftest import ENGINE, SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 
 TF = 'properties:\n  infrastructure_tools: [terraform]\n  terraform_version: "1.6"\n'
-
-
-def kill_leftovers(home) -> None:
-    """pulumi starts provider plugins in their own process groups: after a kill -9 of the run they
-    are orphaned and wait forever. Stop the ones that belong to this test's ENGINE_HOME."""
-    marker = f"ENGINE_HOME={home}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if marker in fh.read().split(b"\0"):
-                    os.kill(int(entry), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            continue
 
 
 def files(cli: EngineCLI, customer: str) -> list[str]:
@@ -50,18 +37,17 @@ def test_kill_minus_nine_during_up_then_the_next_run_ends_clean(tmp_path, tool):
         proc = subprocess.Popen([*ENGINE, "up", "crash", "--env", "staging", "--quiet"], env=env, cwd=root,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(kill_after)
-        os.killpg(proc.pid, signal.SIGKILL)  # the engine and the tool, mid-flight
+        os.killpg(proc.pid, signal.SIGKILL)  # the engine, mid-flight; its tool runs on in a session of its own
         proc.wait()
-        kill_leftovers(cli.home)  # …and the provider plugins pulumi started in their own process groups
 
         run = cli("up", "crash", "--env", "staging", "--json")
         assert run.code == 0, f"after kill at {kill_after}s:\n{run.stdout}\n{run.stderr}"
-        recovered_any |= bool(run.json()["environments"]["staging"]["details"].get("recovered"))
+        recovered = run.json()["environments"]["staging"]["details"].get("recovered") or []
+        recovered_any |= any("the interrupted run" in note for note in recovered)
         preview = cli("preview", "crash", "--env", "staging", "--json", check=0).json()["environments"]["staging"]["changes"]
         assert (preview["create"], preview["update"], preview["delete"], preview["replace"]) == (0, 0, 0, 0), (kill_after, preview)
         assert files(cli, "crash") == expected  # nothing orphaned, nothing duplicated
         assert cli("drift", "crash", "--env", "staging").code == 0
         cli("destroy", "crash", "--yes", check=0)  # start the next round from nothing
         assert files(cli, "crash") == []
-    if tool == "pulumi":
-        assert recovered_any  # at least one kill landed mid-update and left Pulumi's lock behind
+    assert recovered_any  # at least one kill left the tool running: the next run stopped it before touching state

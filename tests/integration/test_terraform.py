@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.locks import stack_lock
+from engine import locks
 from tests.conftest import ENGINE, SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 from tests.integration.test_s3_state import CREDS, keys, s3_server  # noqa: F401 - fixture reuse
 
@@ -94,20 +94,21 @@ def test_a_customer_without_terraform_never_runs_it(tf_cli: EngineCLI):
 
 def test_engine_lock_names_the_holder_then_waits_when_asked(tf_cli: EngineCLI):
     cli = tf_cli
-    with stack_lock(cli.home / "locks", "tfco", "staging", "up"):
+    with locks.acquire(cli.home / "locks", "tfco", "staging", "up"):
         run = cli("up", "tfco", "--env", "staging")
     assert run.code == 1
     assert "stack tfco/staging is locked by" in run.stdout and "(pid " in run.stdout and ", up) since" in run.stdout
 
-    release = threading.Event()
+    release, held = threading.Event(), threading.Event()
 
     def hold():
-        with stack_lock(cli.home / "locks", "tfco", "staging", "up"):
+        with locks.acquire(cli.home / "locks", "tfco", "staging", "up"):
+            held.set()
             release.wait(3)
 
     holder = threading.Thread(target=hold)
     holder.start()
-    time.sleep(0.5)
+    assert held.wait(10)
     started = time.monotonic()
     waited = cli("up", "tfco", "--env", "staging", "--lock-timeout", "60", "--json")
     holder.join()

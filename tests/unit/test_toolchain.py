@@ -46,6 +46,7 @@ def isolated(tmp_path, monkeypatch):
     path_dir.mkdir()
     monkeypatch.setenv("PATH", str(path_dir))
     monkeypatch.setenv("ENGINE_TOOL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ENGINE_NO_TOOL_INSTALL")  # these tests exercise the install route itself (no go, no network: it fails fast)
     # an address that refuses at once: "download not reachable"
     monkeypatch.setattr(toolchain, "PULUMI_CHECKSUMS", "http://127.0.0.1:9/{v}")
     monkeypatch.setattr(toolchain, "TOFU_CHECKSUMS", "http://127.0.0.1:9/{v}")
