@@ -116,17 +116,24 @@ class Catalog:
         another tenant's customer file, so it is a ``ConfigError`` naming the record's key and line.
         """
         own = self.root / record.source  # root is resolved; source has no '.' or '..' segments (validated)
+        # One resolve for the common case.  The resolved file can only lie under `own` if no part of `own`
+        # is a link (the resolved path holds no links, except around a link loop, which resolve() raises
+        # on); so `own` itself is resolved only when the file is not under it, to tell which key to blame.
+        try:
+            path = (own / record.config_path).resolve()
+        except RuntimeError:  # a link loop: the one in the source directory, if any, is reported first
+            own.resolve()
+            raise
+        if path.is_relative_to(own):
+            return path
         if own.resolve() != own:
             link, target = self._first_link(self.root, record.source)
             raise self._link_error(record_path, "source", f"{link} is a symbolic link (to {target}); a tenant's source "
                                    "must be a directory of its own in the catalog, not a link to one")
-        path = (own / record.config_path).resolve()
-        if not path.is_relative_to(own):
-            link, target = self._first_link(own, record.config_path)
-            key = "config_path" if "config_path" in record.model_fields_set else "source"
-            raise self._link_error(record_path, key, f"{link} is a symbolic link to {target}, outside the tenant's source "
-                                   f"directory {record.source}; a customer file is read from the tenant's own checkout only")
-        return path
+        link, target = self._first_link(own, record.config_path)
+        key = "config_path" if "config_path" in record.model_fields_set else "source"
+        raise self._link_error(record_path, key, f"{link} is a symbolic link to {target}, outside the tenant's source "
+                               f"directory {record.source}; a customer file is read from the tenant's own checkout only")
 
     def _first_link(self, base: Path, relative: str) -> tuple[str, str]:
         """The first symbolic link on ``base/relative`` and where it leads, as shown in errors."""

@@ -195,6 +195,7 @@ class StateBackend(Strict):
 
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_UNSAFE_PATH_CHAR = re.compile(r"[\x00-\x1f\x7f\\]")  # controls, DEL and '\'
 
 
 def state_url_problem(url: str) -> str | None:
@@ -214,11 +215,11 @@ def state_url_problem(url: str) -> str | None:
     path, previous = parts.path, None
     while path != previous:
         segments = path.split("/")
-        if any(segment in (".", "..") for segment in segments):
+        if "." in segments or ".." in segments:
             return "state URL must not contain '.' or '..' segments, written plainly or percent-encoded (%2e%2e)"
         if "" in segments[1:-1]:
             return "state URL must not contain an empty segment ('//', also when percent-encoded as %2f)"
-        if any(ord(c) < 32 or c in "\x7f\\" for c in path):
+        if _UNSAFE_PATH_CHAR.search(path):
             return "state URL must not encode control characters or '\\'"
         previous, path = path, unquote(path)
     return None
@@ -452,9 +453,9 @@ def load_tenant_record(path: Path | str, display_name: str | None = None) -> Ten
 def validate_tenant_record(doc: Document, path: Path | str) -> TenantRecord:
     """Validate a tenant record loaded from ``path``.  Raises ``ConfigError``; the file name must match the id."""
     record = validate_document(doc, TenantRecord)
-    stem = Path(path).stem
-    if stem != record.customer:
-        raise ConfigError([Problem(doc.name, doc.line_of(("customer",)), "customer", f"customer id {record.customer!r} does not match the file name {Path(path).name!r}")])
+    path = path if isinstance(path, Path) else Path(path)
+    if path.stem != record.customer:
+        raise ConfigError([Problem(doc.name, doc.line_of(("customer",)), "customer", f"customer id {record.customer!r} does not match the file name {path.name!r}")])
     return record
 
 

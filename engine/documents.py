@@ -101,13 +101,19 @@ def read_file(path: Path | str, name: str) -> bytes:
     if size > MAX_BYTES:
         raise ConfigError([Problem(name, 1, DOCUMENT, f"file is {size} bytes; the limit is {MAX_BYTES}")])
     try:
-        with open(path, "rb") as handle:
-            # What stat() saw and one byte more (not a MAX_BYTES buffer for a 200-byte file); if the file has
-            # grown since, read on up to one byte over the limit, which load_text refuses.
-            raw = handle.read(size + 1)
-            if len(raw) > size:
-                raw += handle.read(MAX_BYTES + 1 - len(raw))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            # What stat() saw and one byte more (not a MAX_BYTES buffer for a 200-byte file), then on to the end
+            # of the file, at most one byte over the limit (it may have grown since stat(); load_text refuses that).
+            raw = os.read(fd, size + 1)
+            while len(raw) <= MAX_BYTES:
+                more = os.read(fd, MAX_BYTES + 1 - len(raw))
+                if not more:
+                    break
+                raw += more
             return raw
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise ConfigError([Problem(name, None, DOCUMENT, f"cannot read file: {exc.strerror}")]) from None
 

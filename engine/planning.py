@@ -8,11 +8,12 @@ data (``engine plan-targets`` prints it).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 from engine.config import INSTANCE_SHAPES, CustomerConfig, Database, Monitoring, TenantRecord, network_slot, state_url_problem
 from engine.errors import InputError
@@ -71,8 +72,7 @@ def backend_url(tenant: TenantRecord, settings: Settings) -> str:
     lead anywhere but ``<base>/<customer>``.
     """
     if tenant.state is None:
-        root = posixpath.normpath(settings.state_root)
-        parts = urlsplit("file://" + quote(root if root != "/" else ""))
+        parts = _default_state_base(settings.state_root)
     else:
         parts = urlsplit(tenant.state.url)
     url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + tenant.customer, parts.query, ""))
@@ -81,6 +81,13 @@ def backend_url(tenant: TenantRecord, settings: Settings) -> str:
         raise InputError(f"the state location of {tenant.customer!r} is refused: {problem}",
                          hint="the state root (ENGINE_HOME) or the tenant record's state.url must be a plain directory path")
     return url
+
+
+@functools.lru_cache(maxsize=16)
+def _default_state_base(state_root: str) -> SplitResult:
+    """``file://<state root, normalized and percent-encoded>``, split (the same for every tenant)."""
+    root = posixpath.normpath(state_root)
+    return urlsplit("file://" + quote(root if root != "/" else ""))
 
 
 def network_plan(network_index: int, slot: int) -> dict[str, Any]:
@@ -101,7 +108,7 @@ def network_plan(network_index: int, slot: int) -> dict[str, Any]:
 def _cidr(address: int, prefix: int) -> str:
     """``a.b.c.d/prefix``; ``address`` is the network's first address (what ``str(ip_network((address, prefix)))``
     gives, without building the network)."""
-    return f"{ipaddress.IPv4Address(address)}/{prefix}"
+    return ".".join(map(str, address.to_bytes(4, "big"))) + f"/{prefix}"  # as ipaddress writes an IPv4 address
 
 
 def _database(env_db: Database | None, default: Database | None) -> dict | None:

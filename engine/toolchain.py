@@ -397,7 +397,11 @@ PROVIDER_VERSION = "0.1.0"
 
 
 def provider_source() -> Path:
-    return Path(__file__).resolve().parent.parent / "terraform" / "provider"
+    """The enginelocal provider's Go source: in the engine's checkout, or the provider catalog's (an installed engine)."""
+    checkout = Path(__file__).resolve().parent.parent / "terraform" / "provider"
+    if checkout.is_dir():
+        return checkout
+    return Path(os.environ.get("ENGINE_CATALOG") or ".").resolve() / "terraform" / "provider"
 
 
 def ensure_provider_mirror(*, progress: Progress = _stderr_progress, allow_install: bool = True) -> Path:

@@ -32,9 +32,10 @@ def _pulumi(w: "Wiring") -> Runner:
 
 
 def _terraform(w: "Wiring") -> Runner:
-    from engine.runners.terraform import TerraformRunner
+    from engine.runners.terraform import MODULES_ROOT, TerraformRunner
 
-    return TerraformRunner(w.home, w.stream, lock_timeout=w.lock_timeout, tf_lock_timeout=f"{int(w.lock_timeout)}s")
+    return TerraformRunner(w.home, w.stream, lock_timeout=w.lock_timeout, tf_lock_timeout=f"{int(w.lock_timeout)}s",
+                           modules_root=w.provider_dir("terraform", MODULES_ROOT))
 
 
 # tool name (as planned from infrastructure_tools) -> how to build its runner
@@ -69,11 +70,17 @@ class Wiring:
         return self._runners[tool]
 
     def step(self, name: str) -> Step:
-        from engine.runners.ansible import AnsibleStep
+        from engine.runners.ansible import PLAYBOOKS, AnsibleStep
 
         if name != "ansible":
             raise InputError(f"no step runner for {name!r}")
-        return AnsibleStep(self.home, self.stream)
+        return AnsibleStep(self.home, self.stream, playbook_dir=self.provider_dir("ansible", PLAYBOOKS))
+
+    def provider_dir(self, name: str, default: Path) -> Path:
+        """The provider's own modules/playbooks: the catalog's ``terraform/`` or ``ansible/`` when it has one
+        (an installed engine serving the provider's repository), else the engine checkout's."""
+        own = self.catalog_root / name
+        return own.resolve() if own.is_dir() else default
 
     # -- the engine ----------------------------------------------------------
 

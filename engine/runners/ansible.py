@@ -90,7 +90,8 @@ def _child_env() -> dict[str, str]:
     """Only what Ansible needs: ansible-runner records its whole environment in the artifacts,
     so passphrases, tokens and cloud credentials of the engine's process must not be in it."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR")
-    return {k: v for k, v in process.tool_env().items() if k in keep} | {"PYTHONPATH": str(PLAYBOOKS.parent)}
+    engine_root = Path(__file__).resolve().parent.parent.parent  # where `engine` is importable from (checkout or site-packages)
+    return {k: v for k, v in process.tool_env().items() if k in keep} | {"PYTHONPATH": str(engine_root)}
 
 
 def _child() -> int:

@@ -32,7 +32,7 @@ from engine.runners.base import StackLockHeld, exclusive, locked_result, state_f
 from engine.stream import EventStream, ResourceStep, StackStarted
 from engine.toolchain import TOFU_VERSION, Tool
 
-MODULES_ROOT = Path(__file__).resolve().parent.parent.parent / "terraform"
+MODULES_ROOT = Path(__file__).resolve().parent.parent.parent / "terraform"  # a source checkout's; the provider's catalog may hold its own
 # Compatibility range of the pinned OpenTofu: it forked from Terraform 1.6 and tracks its language.
 TOFU_COVERS = ((1, 6), tuple(int(p) for p in TOFU_VERSION.split(".")[:2]))
 
@@ -119,8 +119,9 @@ class TerraformRunner:
     def __init__(self, home: EngineHome, stream: EventStream | None = None, lock_timeout: float = 0.0, tf_lock_timeout: str = "60s",
                  find_tofu: Callable[[], Tool] = lambda: toolchain.ensure("tofu"),
                  find_mirror: Callable[[], Path] = lambda: toolchain.ensure_provider_mirror(),
-                 find_terraform: Callable[[], tuple[str, str] | None] = terraform_on_path):
+                 find_terraform: Callable[[], tuple[str, str] | None] = terraform_on_path, modules_root: Path = MODULES_ROOT):
         self.home = home
+        self.modules_root = modules_root
         self.stream = stream or EventStream()
         self.lock_timeout = lock_timeout
         self.tf_lock_timeout = tf_lock_timeout
@@ -209,7 +210,10 @@ class TerraformRunner:
 
     def _workdir(self, target: StackTarget) -> Path:
         """Copy the module, write tfvars and the backend override; returns the dir."""
-        module = MODULES_ROOT / ("local" if target.program == "local" else ".")
+        module = self.modules_root / ("local" if target.program == "local" else ".")
+        if not any(module.glob("*.tf")):
+            raise InputError(f"no Terraform module for target {target.program!r} in {module}",
+                             hint="the provider repository (--catalog) holds the modules under terraform/")
         work = self.home.work_dir(target.customer, target.environment) / "terraform"
         work.mkdir(parents=True, exist_ok=True)
         wanted = {p.name for p in module.glob("*.tf")}

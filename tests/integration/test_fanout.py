@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 
@@ -52,3 +53,24 @@ def test_a_failing_customer_does_not_stop_the_others(tmp_path):
     data = run.json()
     assert data["summary"]["failed"] == 1 and data["summary"]["skipped"] == 1 and data["summary"]["succeeded"] == 4
     assert data["customers"]["f1"]["environments"]["staging"]["error"].startswith("vpc: FileExistsError")
+
+
+def test_twenty_terraform_tenants_with_fresh_work_dirs_init_concurrently_without_failures(tmp_path):
+    """Concurrent `tofu init`s share one plugin cache (issue 9, item 12): 20 at once, five times, from fresh work dirs.
+
+    Without a dependency lock file every init re-installed the provider into the shared cache while
+    others read it (tofu crashed in LinkFromOtherCache, plans found "Required plugins are not installed").
+    """
+    tenants = {f"t{i:02d}": (tenant_record(f"t{i:02d}", 100 + i) + TF, SMALL_CONFIG.format(name=f"tf-{i}")) for i in range(20)}
+    cli = EngineCLI(tmp_path / "home", make_catalog(tmp_path / "c", tenants))
+    for attempt in range(5):
+        for work in (cli.home / "work").glob("*/*/terraform") if (cli.home / "work").exists() else []:
+            shutil.rmtree(work)  # fresh work dirs every round: every stack runs `tofu init`
+        if attempt == 0:
+            shutil.rmtree(cli.home / "tofu", ignore_errors=True)  # …and the first round starts with an empty plugin cache
+        run = cli("preview", "--all", "--parallel", "20", "--json")
+        assert run.code == 0, f"round {attempt + 1}: " + run.stdout[-3000:] + run.stderr[-3000:]
+        data = run.json()
+        assert data["summary"] == {"customers": 20, "stacks": 40, "succeeded": 40, "failed": 0, "skipped": 0}, f"round {attempt + 1}"
+        for broken in ("Required plugins are not installed", "LinkFromOtherCache", "plugin-cache", "panic"):
+            assert broken not in run.stdout + run.stderr, (attempt, broken)
