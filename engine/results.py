@@ -60,7 +60,7 @@ def _names_secret(value: object, secrets: frozenset[str]) -> bool:
     """``value`` is, or (for longer secrets) contains, a value known to be secret elsewhere."""
     if not secrets or not isinstance(value, str):
         return False
-    return value in secrets or any(len(s) >= 6 and s in value for s in secrets)
+    return value in secrets or any(len(s) >= 8 and s in value for s in secrets)
 
 
 def redact(value: object, sensitive: object = False, secrets: frozenset[str] = frozenset()) -> object:

@@ -162,6 +162,16 @@ def known_secrets(plan: dict) -> frozenset[str]:
         merged = _merge_sensitive(change.get("before_sensitive"), change.get("after_sensitive"))
         collect(change.get("before"), merged)
         collect(change.get("after"), merged)
+    def modules(module: Any) -> None:  # prior_state / planned_values: resources with their sensitive_values, nested modules
+        if isinstance(module, dict):
+            for resource in module.get("resources") or []:
+                if isinstance(resource, dict):
+                    collect(resource.get("values"), resource.get("sensitive_values"))
+            for child in module.get("child_modules") or []:
+                modules(child)
+
+    modules(((plan.get("prior_state") or {}).get("values") or {}).get("root_module"))
+    modules((plan.get("planned_values") or {}).get("root_module"))
     declared = ((plan.get("configuration") or {}).get("root_module") or {}).get("variables") or {}
     for name, variable in (plan.get("variables") or {}).items():
         if (declared.get(name) or {}).get("sensitive"):
