@@ -188,3 +188,11 @@ def test_any_error_and_any_number_of_rows_give_a_valid_comment(error, rows, outp
     listed = sum(1 for line in body.splitlines() if line.startswith("| `o"))
     if listed < outputs:
         assert f"_{outputs - listed} more output" in body or "_The details of this result are not shown" in body
+
+
+def test_drift_summary_table_keeps_odd_resource_addresses_inside_their_cells():
+    from engine.drift import DriftReport, StackDrift, render_markdown
+    r = StackResult("acme", "staging", "acme/staging", "terraform", "drift", "succeeded", changes=Changes(update=1),
+                    resources=[ResourceChange('aws_x.y["a|`b\nc"]', "aws_x", "update")])
+    row = render_markdown(DriftReport([StackDrift(None, r)])).splitlines()[2]
+    assert row == "| `acme/staging` | terraform | ⚠️ drifted | `aws_x.y[\"a\\|'b c\"]` (update) |"
