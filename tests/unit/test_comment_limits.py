@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import tfplan
+from engine.drift import DriftReport, StackDrift, render_markdown
 from engine.errors import Problem
 from engine.reporters.github import COMMENT_LIMIT, marker, render_comment, render_config_error, render_drift_issue
 from engine.results import Changes, ResourceChange, StackResult
@@ -191,7 +192,6 @@ def test_any_error_and_any_number_of_rows_give_a_valid_comment(error, rows, outp
 
 
 def test_drift_summary_table_keeps_odd_resource_addresses_inside_their_cells():
-    from engine.drift import DriftReport, StackDrift, render_markdown
     r = StackResult("acme", "staging", "acme/staging", "terraform", "drift", "succeeded", changes=Changes(update=1),
                     resources=[ResourceChange('aws_x.y["a|`b\nc"]', "aws_x", "update")])
     row = render_markdown(DriftReport([StackDrift(None, r)])).splitlines()[2]
