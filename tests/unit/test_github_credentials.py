@@ -26,7 +26,8 @@ def test_a_wrong_token_is_reported_as_refused_credentials(github_server):  # noq
 
 def test_an_app_private_key_that_is_not_a_key_is_reported_without_showing_it(github_server):  # noqa: F811
     github_server.add_repo("acme-org", "app")
-    api = GitHubAPI(Settings(api_url=github_server.url, app_id="1", app_private_key="-----BEGIN nonsense s3cretkeymaterial"))
+    # an app id of its own: githubkit caches App tokens per app id within a process
+    api = GitHubAPI(Settings(api_url=github_server.url, app_id="424242", app_private_key="-----BEGIN nonsense s3cretkeymaterial"))
     with pytest.raises(GitHubCredentialsError, match="ENGINE_GITHUB_APP_PRIVATE_KEY is not a valid key") as err:
         api.pull_request("acme-org/app", 1)
     assert "s3cretkeymaterial" not in err.value.message + (err.value.hint or "")
