@@ -27,7 +27,8 @@ from typing import Any, Callable, TextIO
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
-from githubkit.exception import AuthCredentialError, GitHubException, RateLimitExceeded, RequestFailed, RequestTimeout
+from githubkit.exception import AuthCredentialError, GitHubException, RateLimitExceeded, RequestError, RequestFailed, RequestTimeout
+from jwt.exceptions import PyJWTError
 from githubkit.throttling import BaseThrottler
 from githubkit.typing import RetryOption
 
@@ -53,7 +54,8 @@ def _github_message(exc: RequestFailed) -> str:
 
 def credentials_refused(exc: BaseException) -> GitHubCredentialsError | None:
     """The error to raise when ``exc`` is GitHub refusing the credentials (401, or 403 "Bad credentials")."""
-    if isinstance(exc, AuthCredentialError):  # e.g. an App private key that is not a key
+    if isinstance(exc, AuthCredentialError) or (isinstance(exc, RequestError) and isinstance(exc.exc, PyJWTError)):
+        # an App private key that is not a key: githubkit fails to sign the App's token
         return GitHubCredentialsError("the GitHub App credentials cannot be used (ENGINE_GITHUB_APP_PRIVATE_KEY is not a valid key)",
                                       hint=CREDENTIALS_HINT)
     if not isinstance(exc, RequestFailed) or isinstance(exc, RateLimitExceeded):
@@ -71,7 +73,7 @@ def _refused_credentials_are_errors(method: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return method(*args, **kwargs)
-        except (RequestFailed, AuthCredentialError) as exc:
+        except (RequestError, AuthCredentialError) as exc:
             refused = credentials_refused(exc)
             if refused is None:
                 raise

@@ -76,6 +76,7 @@ def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[Resourc
     tool) instead of ``resource_changes``.
     """
     entries = plan.get("resource_drift" if drift else "resource_changes") or []
+    secrets = known_secrets(plan) if drift else frozenset()
     counts: dict[str, int] = {}
     resources: list[ResourceChange] = []
     for entry in entries:
@@ -96,7 +97,7 @@ def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[Resourc
             properties = sorted(set(properties) | set(forcing))
         diffs: list[dict] = []
         if drift and action == "update":
-            diffs = value_diffs(change.get("before"), change.get("after"), sensitive=sensitive)
+            diffs = value_diffs(change.get("before"), change.get("after"), sensitive=sensitive, secrets=secrets)
         reason = entry.get("action_reason")
         resources.append(ResourceChange(
             urn_name=entry.get("address", "?"),
@@ -128,6 +129,54 @@ def _merge_sensitive(a: Any, b: Any) -> Any:
     if isinstance(a, list) and isinstance(b, list):
         return [_merge_sensitive(a[i] if i < len(a) else False, b[i] if i < len(b) else False) for i in range(max(len(a), len(b)))]
     return True
+
+
+def known_secrets(plan: dict) -> frozenset[str]:
+    """Every string the plan marks sensitive anywhere, and the values of sensitive variables.
+
+    A provider may copy a sensitive value into an attribute it does not mark (OpenTofu's
+    ``terraform_data.output`` holds ``input`` unmarked in the prior state): values found
+    here are masked wherever they turn up.
+    """
+    found: set[str] = set()
+
+    def collect(value: Any, marker: Any, inside: bool = False) -> None:
+        inside = inside or marks_all(marker) or (marks_any(marker) and not (
+            isinstance(value, dict) and isinstance(marker, dict) or isinstance(value, list) and isinstance(marker, list)))
+        if isinstance(value, dict):  # keys are not collected: common words ("Name") would mask far too much
+            for k, v in value.items():
+                collect(v, child_marker(marker, k), inside)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                collect(v, child_marker(marker, i), inside)
+        elif inside and isinstance(value, str) and len(value) >= 3:
+            found.add(value)
+
+    for kind in ("resource_changes", "resource_drift"):
+        for entry in plan.get(kind) or []:
+            change = entry.get("change") or {}
+            merged = _merge_sensitive(change.get("before_sensitive"), change.get("after_sensitive"))
+            collect(change.get("before"), merged)
+            collect(change.get("after"), merged)
+    for change in (plan.get("output_changes") or {}).values():
+        merged = _merge_sensitive(change.get("before_sensitive"), change.get("after_sensitive"))
+        collect(change.get("before"), merged)
+        collect(change.get("after"), merged)
+    def modules(module: Any) -> None:  # prior_state / planned_values: resources with their sensitive_values, nested modules
+        if isinstance(module, dict):
+            for resource in module.get("resources") or []:
+                if isinstance(resource, dict):
+                    collect(resource.get("values"), resource.get("sensitive_values"))
+            for child in module.get("child_modules") or []:
+                modules(child)
+
+    modules(((plan.get("prior_state") or {}).get("values") or {}).get("root_module"))
+    modules((plan.get("planned_values") or {}).get("root_module"))
+    declared = ((plan.get("configuration") or {}).get("root_module") or {}).get("variables") or {}
+    for name, variable in (plan.get("variables") or {}).items():
+        if (declared.get(name) or {}).get("sensitive"):
+            collect((variable or {}).get("value"), True)
+    return frozenset(s for s in found if len(s) >= 3)
 
 
 def has_changes(plan: dict) -> bool:

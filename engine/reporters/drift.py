@@ -27,10 +27,16 @@ def render_console(report: DriftReport) -> str:
     return "\n".join(lines)
 
 
+def _code(text: str) -> str:
+    """Text as an inline code span in a table cell: one line, no pipe or backtick to break out with."""
+    return "`" + " ".join(esc(str(text)).split()).replace("|", "\\|").replace("`", "'") + "`"
+
+
 def render_markdown(report: DriftReport) -> str:
     lines = ["| Stack | Tool | State | Drifted resources |", "| --- | --- | --- | --- |"]
     for s in report.stacks:
         r = s.result
-        names = ", ".join(f"`{esc(c.urn_name)}` ({c.action})" for c in r.resources[:10]) if s.state in ("drifted", "remediated") else ""
-        lines.append(f"| `{r.customer}/{esc(r.environment)}` | {r.tool} | {_ICONS.get(s.state, '')} {s.state} | {names} |")
-    return "\n".join(lines)
+        names = ", ".join(f"{_code(c.urn_name)} ({c.action})" for c in r.resources[:10]) if s.state in ("drifted", "remediated") else ""
+        lines.append(f"| {_code(r.customer + '/' + r.environment)} | {r.tool} | {_ICONS.get(s.state, '')} {s.state} | {names} |")
+    return "
+".join(lines)

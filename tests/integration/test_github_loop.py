@@ -288,6 +288,7 @@ def test_a_manager_pull_request_reads_the_tenant_records_repository_never_the_pa
     branch from the repository in the tenant record; repositories the payload names are never touched."""
     cli, server, tmp = loop
     manager_sha = "3333333333333333333333333333333333333333"
+    server.put_file(OWNER, REPO, "main", "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))  # the default branch
     server.add_repo("mallory", "evil")
     server.put_file("mallory", "evil", manager_sha, "infra/variables.yml", "project_name: evil\nenvironments: {}\n")
     event = tmp / "pull_request.json"

@@ -60,3 +60,30 @@ def test_two_tenants_are_isolated(tmp_path):
     assert not (cli.home / "local-cloud" / "beta").exists() or not any((cli.home / "local-cloud" / "beta").rglob("*.json"))
     again = cli("up", "acme", "--env", "staging", "--json", check=0).json()["environments"]["staging"]["changes"]
     assert (again["create"], again["update"], again["delete"]) == (0, 0, 0)
+
+
+def test_percent_encoded_state_url_never_writes_outside_its_directory(tmp_path):
+    """Pulumi decodes a state URL's path: the engine refuses encoded traversal before pulumi starts, and
+    for an ordinary encoded path it creates and guards the same decoded directory pulumi writes."""
+    base = tmp_path / "t"
+    escape = base.parent / "escape"  # where file://…/t/state/%2e%2e/%2e%2e/escape leads once decoded
+    hostile = tenant_record("esc", 1) + f"state:\n  url: file://{base}/state/%2e%2e/%2e%2e/escape\n"
+    spaced = tenant_record("enc", 2) + f"state:\n  url: file://{base}/tenant%20state\n"
+    root = make_catalog(base / "catalog", {"esc": (hostile, SMALL_CONFIG.format(name="esc-app")),
+                                           "enc": (spaced, SMALL_CONFIG.format(name="enc-app"))})
+    cli = EngineCLI(base / "home", root)
+
+    refused = cli("up", "esc", "--env", "staging")
+    assert refused.code == 2 and "stacks/esc.yml:7: state.url:" in refused.stderr and "'..'" in refused.stderr, refused.stderr
+    assert not escape.exists() and not (base / "state").exists() and not (cli.home / "work" / "esc").exists()
+    (root / "stacks" / "esc.yml").unlink()  # one invalid record stops every tenant of the catalog
+
+    cli("up", "enc", "--env", "staging", check=0)
+    written = base / "tenant state" / "enc" / ".pulumi" / "stacks" / "enc" / "staging.json"
+    assert written.is_file() and not (base / "tenant%20state").exists()
+    assert sorted(p.name for p in base.iterdir()) == ["catalog", "home", "tenant state"]
+
+    # the tool-switch guard reads that same decoded directory: switching enc to Terraform is refused
+    (root / "stacks" / "enc.yml").write_text(spaced + "properties:\n  infrastructure_tools: [terraform]\n")
+    switched = cli("preview", "enc", "--env", "staging")
+    assert switched.code == 2 and "enc/staging was deployed with Pulumi" in switched.stderr, switched.stderr
