@@ -38,5 +38,4 @@ def render_markdown(report: DriftReport) -> str:
         r = s.result
         names = ", ".join(f"{_code(c.urn_name)} ({c.action})" for c in r.resources[:10]) if s.state in ("drifted", "remediated") else ""
         lines.append(f"| {_code(r.customer + '/' + r.environment)} | {r.tool} | {_ICONS.get(s.state, '')} {s.state} | {names} |")
-    return "
-".join(lines)
+    return "\n".join(lines)

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import tfplan
-from engine.drift import DriftReport, StackDrift, render_markdown
+from engine.drift import DriftReport, StackDrift
+from engine.reporters.drift import render_markdown
 from engine.errors import Problem
 from engine.reporters.github import COMMENT_LIMIT, marker, render_comment, render_config_error, render_drift_issue
 from engine.results import Changes, ResourceChange, StackResult
