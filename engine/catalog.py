@@ -7,6 +7,7 @@ never reach the file system.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -32,6 +33,12 @@ def check_customer_id(value: str) -> str:
 
 
 T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=8192)
+def _joined(base: Path, relative: str) -> Path:
+    """``base / relative``, built once: pathlib parses every part again on each join, for each of a fleet's files."""
+    return base / relative
 
 
 class _Validated(Generic[T]):
@@ -87,7 +94,7 @@ class Catalog:
 
     def _record(self, customer: str) -> tuple[TenantRecord, Path]:
         check_customer_id(customer)
-        path = self.stacks_dir / f"{customer}.yml"
+        path = _joined(self.stacks_dir, f"{customer}.yml")
         if not path.is_file():
             known = self.customer_ids()
             raise UnknownCustomerError(
@@ -115,12 +122,12 @@ class Catalog:
         ``infra/`` folder, or the file itself) that links elsewhere could make this tenant deploy
         another tenant's customer file, so it is a ``ConfigError`` naming the record's key and line.
         """
-        own = self.root / record.source  # root is resolved; source has no '.' or '..' segments (validated)
+        own = _joined(self.root, record.source)  # root is resolved; source has no '.' or '..' segments (validated)
         # One resolve for the common case.  The resolved file can only lie under `own` if no part of `own`
         # is a link (the resolved path holds no links, except around a link loop, which resolve() raises
         # on); so `own` itself is resolved only when the file is not under it, to tell which key to blame.
         try:
-            path = (own / record.config_path).resolve()
+            path = _joined(own, record.config_path).resolve()
         except RuntimeError:  # a link loop: the one in the source directory, if any, is reported first
             own.resolve()
             raise

@@ -11,10 +11,8 @@ change is appended to an audit log (who, what, when).
 from __future__ import annotations
 
 import csv
-import getpass
 import io
 import json
-import os
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from typing import Any
 import yaml
 
 from engine.config import REPOSITORY_PATTERN
+from engine import provenance
 from engine.errors import InputError
 from engine.github import GitHubAPI
 
@@ -220,7 +219,7 @@ def scan(api: GitHubAPI, tenants: list[tuple[str, str]], policy: Policy, source:
          remediate: bool, audit_log: Path, actor: str | None = None) -> ComplianceReport:
     """Check every ``(customer, repository)``; with ``remediate``, write expected values back."""
     report = ComplianceReport(repos=[], dry_run=api.dry_run)
-    who = actor or os.environ.get("GITHUB_ACTOR") or getpass.getuser()
+    who = actor or provenance.actor()
     for customer, repository in tenants:
         entry = RepoCompliance(repository, customer)
         report.repos.append(entry)

@@ -299,15 +299,24 @@ def validate_document(doc: Document, model: type[BaseModel]) -> Any:
 
 
 def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> list[Problem]:
+    return validation_problems(exc, doc.name, model, doc.data, doc=doc)
+
+
+def validation_problems(exc: ValidationError, name: str, model: type[BaseModel], data: Any, *, doc: Document | None = None,
+                        prefix: tuple = ()) -> list[Problem]:
+    """Every problem of a failed validation, for a person: where (``name``, the line when a ``doc`` is
+    given, the key path under ``prefix``) and why — the one converter from pydantic's errors, used for
+    customer files, tenant records, event payloads and custom properties alike."""
     problems: list[Problem] = []
     seen: set[tuple] = set()
     for err in exc.errors(include_url=False):
-        loc = _clean_loc(err["loc"], doc.data)
+        loc = _clean_loc(err["loc"], data)
         key = (loc, err["type"])
         if key in seen:
             continue
         seen.add(key)
-        problems.append(Problem(doc.name, doc.line_of(loc), format_key_path(loc) or DOCUMENT, _reason(err, loc, model)))
+        problems.append(Problem(name, doc.line_of(loc) if doc else None, format_key_path((*prefix, *loc)) or DOCUMENT,
+                                _reason(err, loc, model)))
     problems.sort(key=lambda p: (p.line or 0, p.key_path))
     return problems
 
@@ -352,7 +361,9 @@ def _reason(err: dict, loc: tuple, model: type[BaseModel]) -> str:
             hint = f' (put it in quotes: "{value}")'
         return f"expected {_TYPE_NAMES[kind]}, got {got}{hint}"
     if kind == "string_pattern_mismatch":
-        return f"{_short(value)} is not allowed here: {_pattern_hint(loc)}"
+        pattern = err.get("ctx", {}).get("pattern")
+        hint = _pattern_hint(loc) or (f"it must match the pattern {pattern}" if pattern else "the value has characters or a shape this key does not accept")
+        return f"{_short(value)} is not allowed here: {hint}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"{_short(value)} is not one of {expected}"
@@ -366,7 +377,7 @@ def _reason(err: dict, loc: tuple, model: type[BaseModel]) -> str:
     return str(err.get("msg", "invalid value"))
 
 
-def _pattern_hint(loc: tuple) -> str:
+def _pattern_hint(loc: tuple) -> str | None:
     last = next((p for p in reversed(loc) if isinstance(p, str)), "")
     if len(loc) >= 2 and loc[-2] == "environments" or last == "environments":
         return "environment names are 2-20 characters: lower-case letters, digits and '-', starting with a letter"
@@ -380,7 +391,9 @@ def _pattern_hint(loc: tuple) -> str:
         return "tag keys start with a letter; tags may use letters, digits, spaces and _ . : / = + @ -"
     if last in {"config_path", "source"}:
         return "expected a relative path of letters, digits, '_', '.', '-' and '/'"
-    return "the value has characters or a shape this key does not accept"
+    if last == "signature":
+        return "expected 't=<unix time>,v1=<64 hex digits>' as .github/scripts/sign_dispatch.py makes it (docs/SETUP.md 1.7)"
+    return None
 
 
 def _short(value: Any) -> str:

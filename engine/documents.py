@@ -204,19 +204,22 @@ class _Reader:
     The parser is libyaml's; scalars are resolved and constructed as ``yaml.safe_load`` would.  A hostile
     shape or a syntax error anywhere in the text is reported before a problem found while building (a
     duplicate key, a merge key, a scalar that cannot be constructed): the first such problem is held back
-    until the whole stream has been checked, and nothing more is built after it.
+    until the whole stream has been checked, and nothing more is built after it.  (This loop runs for
+    every event of every file a fleet plan reads, so it keeps its state in locals.)
     """
 
     def __init__(self, name: str):
         self.name = name
         self.frames: list[_Frame] = []
-        self.lines: dict[KeyPath, int] = {}
         self.scalars = _Scalars()
         self.held: Exception | None = None  # the first problem found while building
 
     def read(self, text: str) -> Document:
-        frames, lines = self.frames, self.lines
+        frames = self.frames
+        lines: dict[KeyPath, int] = {}
+        resolve = self.scalars.resolve
         root: list[Any] = []  # the document's value, once it has started
+        top: _Frame | None = None  # frames[-1]
         documents = count = 0
         parser = _Loader(text)  # the loop of yaml.parse(), without a generator in between
         try:
@@ -228,37 +231,47 @@ class _Reader:
                 kind = _KINDS.get(type(event), 0)
                 if kind == _END:
                     frames.pop()
-                    if frames and frames[-1].is_map:
-                        frames[-1].expect_key = True
+                    top = frames[-1] if frames else None
+                    if top is not None and top.is_map:
+                        top.expect_key = True
                     continue
-                if not kind:
+                if kind < _SCALAR or kind > _SEQUENCE:
+                    if kind == _DOCUMENT:
+                        documents += 1
+                        if documents > 1:
+                            self._fail(event, "only one YAML document is allowed (found '---' starting another)")
                     continue
-                if kind == _DOCUMENT:
-                    documents += 1
-                    if documents > 1:
-                        self._fail(event, "only one YAML document is allowed (found '---' starting another)")
-                    continue
-                top = frames[-1] if frames else None
-                if top is not None and top.is_map and top.expect_key:
-                    if kind != _SCALAR:
-                        self._fail(event, "keys must be plain strings")
-                    top.key = event.value
-                    top.expect_key = False
-                    self._check_node(event, kind)
-                    if self.held is None:
-                        self._key(top, event)
-                    continue
+                is_key = top is not None and top.expect_key
+                if is_key and kind != _SCALAR:
+                    self._fail(event, "keys must be plain strings")
                 if top is not None and not top.is_map:
                     top.index += 1
                     top.key = top.index
-                self._check_node(event, kind)
-                value = None
-                if self.held is not None:
-                    pass
-                elif kind == _SCALAR:
-                    value = self._scalar(event, top.path + (top.key,) if top is not None else ())
+                elif is_key:
+                    top.key = event.value
+                    top.expect_key = False
+                if kind == _ALIAS or event.anchor or (event.tag and event.tag != "!" and event.tag not in _IMPLICIT_TAGS):
+                    self._refuse(event, kind)
+
+                if kind == _SCALAR:
+                    if self.held is None:
+                        tag = event.tag
+                        if tag is None or tag == "!":  # as the composer does: the tag the plain or quoted text implies
+                            tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+                        if is_key:
+                            self._key(top, event, tag, lines)
+                            continue
+                        path = top.path + (top.key,) if top is not None else ()
+                        # A string is the text itself (what the str constructor returns); most scalars are.
+                        value = event.value if tag == _STR_TAG else self._scalar(event, tag, path)
+                    elif is_key:
+                        continue
+                    else:
+                        value = None
                 else:
                     value = {} if kind == _MAPPING else []
+                    path = top.path + (top.key,) if top is not None else ()
+
                 if top is None:
                     lines[()] = event.start_mark.line + 1
                     root.append(value)
@@ -272,8 +285,8 @@ class _Reader:
                     if top is not None and top.is_map:
                         top.expect_key = True
                 else:
-                    path = (top.path + (top.key,) if top is not None else ())
-                    frames.append(_Frame(kind == _MAPPING, value, path))
+                    top = _Frame(kind == _MAPPING, value, path)
+                    frames.append(top)
                     if len(frames) > MAX_DEPTH:
                         self._fail(event, f"document is nested deeper than {MAX_DEPTH} levels")
         except yaml.YAMLError as exc:
@@ -286,14 +299,13 @@ class _Reader:
             raise ConfigError([Problem(self.name, 1, DOCUMENT, "document is empty")])
         return Document(name=self.name, data=root[0], lines=lines)
 
-    def _key(self, frame: _Frame, event: yaml.ScalarEvent) -> None:
+    def _key(self, frame: _Frame, event: yaml.ScalarEvent, tag: str, lines: dict[KeyPath, int]) -> None:
         """A mapping key: a plain string, not a merge, not set before; its line is remembered."""
         line = event.start_mark.line + 1
-        tag = self.scalars.tag_of(event)
         if tag == _MERGE_TAG or event.value == "<<":
-            self._hold(Problem(self.name, line, format_key_path(frame.path) or DOCUMENT, "YAML merge keys (<<) are not allowed"))
+            self.held = ConfigError([Problem(self.name, line, format_key_path(frame.path) or DOCUMENT, "YAML merge keys (<<) are not allowed")])
             return
-        key = self._scalar(event, frame.path, tag)
+        key = event.value if tag == _STR_TAG else self._scalar(event, tag, frame.path)
         if self.held is not None:
             return
         if not isinstance(key, str):
@@ -301,19 +313,17 @@ class _Reader:
         frame.key = key
         child = frame.path + (key,)
         if key in frame.value:
-            self._hold(Problem(self.name, line, format_key_path(child), "duplicate key (it is already set above)"))
+            self.held = ConfigError([Problem(self.name, line, format_key_path(child), "duplicate key (it is already set above)")])
             return
-        self.lines[child] = line
+        lines[child] = line
 
-    def _scalar(self, event: yaml.ScalarEvent, path: KeyPath, tag: str | None = None) -> Any:
+    def _scalar(self, event: yaml.ScalarEvent, tag: str, path: KeyPath) -> Any:
+        """A scalar that is not a plain string, made by PyYAML's safe constructor (``None`` once a problem is held)."""
         try:
-            return self.scalars.value(event, tag or self.scalars.tag_of(event), self.name, path)
+            return self.scalars.value(event, tag, self.name, path)
         except Exception as exc:  # noqa: BLE001 — held, and raised as it is once the stream has been checked
             self.held = exc
             return None
-
-    def _hold(self, problem: Problem) -> None:
-        self.held = ConfigError([problem])
 
     def _path(self) -> str:
         keys = tuple(f.key for f in self.frames if f.key is not None and not (f.is_map and f.expect_key))
@@ -322,33 +332,22 @@ class _Reader:
     def _fail(self, event: yaml.Event, reason: str) -> None:
         raise ConfigError([Problem(self.name, event.start_mark.line + 1, self._path(), reason)])
 
-    def _check_node(self, event: yaml.Event, kind: int) -> None:
+    def _refuse(self, event: yaml.Event, kind: int) -> None:
         if kind == _ALIAS:
             self._fail(event, f"YAML aliases (*{event.anchor}) are not allowed")
         if event.anchor:
             self._fail(event, f"YAML anchors (&{event.anchor}) are not allowed")
-        tag = event.tag
-        if tag and tag != "!" and tag not in _IMPLICIT_TAGS:
-            self._fail(event, f"YAML tag {tag!r} is not allowed")
+        self._fail(event, f"YAML tag {event.tag!r} is not allowed")
 
 
 class _Scalars(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-    """Scalar values, resolved and constructed exactly as ``yaml.safe_load`` would (one per document)."""
+    """Scalars resolved and constructed exactly as ``yaml.safe_load`` would (one per document)."""
 
     def __init__(self) -> None:
         yaml.constructor.SafeConstructor.__init__(self)
         yaml.resolver.Resolver.__init__(self)
 
-    def tag_of(self, event: yaml.ScalarEvent) -> str:
-        """The tag the composer gives the scalar: its own, else the one its plain text implies."""
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
-        return tag
-
     def value(self, event: yaml.ScalarEvent, tag: str, name: str, path: KeyPath) -> Any:
-        if tag == _STR_TAG:
-            return event.value  # what the str constructor returns; most scalars are strings
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return self.construct_object(node, deep=True)

@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from engine.config import CUSTOMER_ID_PATTERN, ENVIRONMENT_PATTERN, REPOSITORY_PATTERN
+from engine.config import CUSTOMER_ID_PATTERN, ENVIRONMENT_PATTERN, REPOSITORY_PATTERN, validation_problems
 from engine.errors import ConfigError, InputError, Problem
 
 MAX_EVENT_BYTES = 1024 * 1024  # real payloads are a few KB; anything near this is not from GitHub
@@ -125,20 +125,8 @@ class RunRequest:
                 "environments": list(self.environments), "feedback_repository": self.feedback_repository}
 
 
-def lower_first(message: str) -> str:
-    """pydantic's "String should match pattern '^[A-Z]…'" as "string should …": only the first letter, never the pattern."""
-    return message[:1].lower() + message[1:]
-
-
-def _problems(name: str, prefix: str, exc: ValidationError) -> ConfigError:
-    problems = []
-    for err in exc.errors(include_url=False):
-        key = ".".join([prefix, *(str(p) for p in err["loc"])])
-        value = err.get("input")
-        shown = repr(value) if isinstance(value, (str, int)) and len(repr(value)) <= 60 else "(value not shown)"
-        reason = "unknown key" if err["type"] == "extra_forbidden" else f"{lower_first(err['msg'])} (got {shown})"
-        problems.append(Problem(name, None, key, reason))
-    return ConfigError(problems)
+def _problems(name: str, prefix: str, exc: ValidationError, model, data: dict) -> ConfigError:
+    return ConfigError(validation_problems(exc, name, model, data, prefix=(prefix,)))
 
 
 def load_event(event_name: str, payload_path: Path | str, *, customer: str | None = None, mode: str | None = None,
@@ -202,7 +190,7 @@ def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | N
         try:
             body = ClientPayload.model_validate(raw)
         except ValidationError as exc:
-            raise _problems(name, "client_payload", exc) from None
+            raise _problems(name, "client_payload", exc, ClientPayload, raw) from None
         envs = environments or ((body.environment,) if body.environment else ())
         signature = _signature(body.signature, customer=body.customer, sha=body.sha, ref=body.ref,
                                pr=body.pr, mode=body.mode, environment=body.environment)
@@ -215,7 +203,7 @@ def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | N
         try:
             inputs = DispatchInputs.model_validate(raw)
         except ValidationError as exc:
-            raise _problems(name, "inputs", exc) from None
+            raise _problems(name, "inputs", exc, DispatchInputs, raw) from None
         envs = environments or ((inputs.environment,) if inputs.environment else ())
         pr = int(inputs.pr) if inputs.pr else None
         signature = _signature(inputs.signature, customer=inputs.customer, sha=inputs.sha, ref=None, pr=pr,

@@ -32,6 +32,7 @@ from jwt.exceptions import PyJWTError
 from githubkit.throttling import BaseThrottler
 from githubkit.typing import RetryOption
 
+from engine import provenance
 from engine.errors import EngineError, InputError
 
 DEFAULT_TIMEOUT = 10.0
@@ -162,9 +163,6 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-        run_url = None
-        if env.get("GITHUB_REPOSITORY") and env.get("GITHUB_RUN_ID"):
-            run_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
         return cls(
             api_url=env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             server_url=server,
@@ -174,7 +172,7 @@ class Settings:
             timeout=float(env.get("ENGINE_GITHUB_TIMEOUT", DEFAULT_TIMEOUT)),
             max_retry_wait=float(env.get("ENGINE_GITHUB_MAX_RETRY_WAIT", 60)),
             writes_per_minute=int(env.get("ENGINE_GITHUB_WRITES_PER_MINUTE", 80)),
-            run_url=run_url,
+            run_url=provenance.run_url(env),
         )
 
 

@@ -15,7 +15,6 @@ line, at most 500 characters.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import os
 import re
 import socket
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
+from engine.provenance import actor, run_url
 from engine.errors import InputError, OperationError
 from engine.results import StackResult
 
@@ -294,24 +294,6 @@ def to_public(row: dict) -> dict:
     out["changes"] = {k: int(row[f"{k}_count"] or 0) for k in ("create", "update", "delete", "replace", "same")}
     out["duration_s"] = round(float(row["duration_s"] or 0), 2)
     return out
-
-
-def actor(env: dict | None = None) -> str:
-    env = os.environ if env is None else env
-    if env.get("GITHUB_ACTOR"):
-        return env["GITHUB_ACTOR"]
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no name for this uid
-        return f"uid-{os.getuid()}"
-
-
-def run_url(env: dict | None = None) -> str | None:
-    env = os.environ if env is None else env
-    if env.get("GITHUB_REPOSITORY") and env.get("GITHUB_RUN_ID"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-    return None
 
 
 def first_line(text: str | None) -> str | None:

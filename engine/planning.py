@@ -108,7 +108,7 @@ def network_plan(network_index: int, slot: int) -> dict[str, Any]:
 def _cidr(address: int, prefix: int) -> str:
     """``a.b.c.d/prefix``; ``address`` is the network's first address (what ``str(ip_network((address, prefix)))``
     gives, without building the network)."""
-    return ".".join(map(str, address.to_bytes(4, "big"))) + f"/{prefix}"  # as ipaddress writes an IPv4 address
+    return f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}/{prefix}"  # dotted quad, as ipaddress writes it
 
 
 def _database(env_db: Database | None, default: Database | None) -> dict | None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.results import Changes, ResourceChange, child_marker, marks_all, marks_any, value_diffs
+from engine.diffs import changed_paths, child_marker, marks_all, marks_any, value_diffs
+from engine.results import Changes, ResourceChange
 
 _ACTIONS = {
     ("no-op",): "same",
@@ -30,30 +31,6 @@ _ACTIONS = {
 
 def _action(actions: list[str]) -> str:
     return _ACTIONS.get(tuple(actions), "update")
-
-
-def _changed_properties(before: Any, after: Any, after_unknown: Any, sensitive: Any = False, prefix: str = "", limit: int = 20) -> list[str]:
-    """Names of attributes whose values differ or become unknown; never the values.
-
-    A wholly sensitive map is one name: its keys can be as secret as its values.
-    """
-    out: list[str] = []
-    descend = not marks_all(sensitive) and (not marks_any(sensitive) or isinstance(sensitive, dict))
-    if (isinstance(before, dict) or isinstance(after, dict)) and descend:
-        before = before if isinstance(before, dict) else {}
-        after = after if isinstance(after, dict) else {}
-        unknown = after_unknown if isinstance(after_unknown, dict) else {}
-        for key in sorted(set(before) | set(after) | set(unknown)):
-            path = f"{prefix}.{key}" if prefix else key
-            if unknown.get(key) is True:
-                continue  # computed by the provider after apply (ids, hashes): not something the user changed
-            out.extend(_changed_properties(before.get(key), after.get(key), unknown.get(key), child_marker(sensitive, key), path, limit))
-            if len(out) >= limit:
-                break
-        return out[:limit]
-    if before != after:
-        return [prefix or "(value)"]
-    return []
 
 
 def _replace_path(path: list, sensitive: Any) -> str:
@@ -91,7 +68,7 @@ def summarize(plan: dict, *, drift: bool = False) -> tuple[Changes, list[Resourc
         sensitive = _merge_sensitive(change.get("before_sensitive"), change.get("after_sensitive"))
         properties: list[str] = []
         if action in ("update", "replace"):
-            properties = _changed_properties(change.get("before"), change.get("after"), change.get("after_unknown"), sensitive)
+            properties = changed_paths(change.get("before"), change.get("after"), change.get("after_unknown"), sensitive)
         if action == "replace" and change.get("replace_paths"):
             forcing = [_replace_path(path, sensitive) for path in change["replace_paths"] if isinstance(path, list)]
             properties = sorted(set(properties) | set(forcing))

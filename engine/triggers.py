@@ -22,10 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.catalog import Tenant
-from engine.config import CustomerConfig, Properties, TenantRecord, validate_document
+from pydantic import ValidationError
+
+from engine.config import CustomerConfig, Properties, TenantRecord, validate_document, validation_problems
 from engine.documents import load_text
 from engine.errors import ConfigError, InputError, Problem
-from engine.events import DISPATCHES, RunRequest, lower_first
+from engine.events import DISPATCHES, RunRequest
 from engine.github import GitHubAPI
 from engine.operations import Engine
 from engine.reporters.github import Feedback
@@ -63,10 +65,8 @@ def apply_custom_properties(record: TenantRecord, values: dict[str, object]) -> 
     merged = {**record.properties.model_dump(), **allowed}
     try:
         properties = Properties.model_validate(merged)
-    except Exception as exc:  # pydantic ValidationError: report it against the properties, not a file
-        problems = [Problem(f"{record.repository} custom properties", None, ".".join(str(p) for p in e["loc"]),
-                            lower_first(e["msg"])) for e in getattr(exc, "errors", lambda **_: [])(include_url=False)]
-        raise ConfigError(problems or [Problem(f"{record.repository} custom properties", None, "<document>", str(exc))]) from None
+    except ValidationError as exc:  # reported against the properties, not a file
+        raise ConfigError(validation_problems(exc, f"{record.repository} custom properties", Properties, merged)) from None
     return record.model_copy(update={"properties": properties})
 
 

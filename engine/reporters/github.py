@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jinja2
 
@@ -204,6 +204,13 @@ class Feedback:
             self.log.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
             return None
 
+    def _attempts(self) -> Iterator[int]:
+        """The one retry schedule of every write: ``attempts`` tries, backing off 1, 2, 4 … (≤ 10) seconds between them."""
+        for attempt in range(self.attempts):
+            if attempt:
+                self.sleep(min(2 ** (attempt - 1), 10))
+            yield attempt
+
     @property
     def _plan_step_of_apply(self) -> bool:
         return self.mode == "plan" and self.requested_mode == "apply"
@@ -214,11 +221,10 @@ class Feedback:
         body = {"state": state, "context": status_context(environment, stage), "description": _clip(description)}
         if self.run_url:
             body["target_url"] = self.run_url
-        for attempt in range(self.attempts):
+        for attempt in self._attempts():
             # A status is idempotent (the latest per context wins), so retrying is always safe.
             if self._try(f"status {environment}={state} (attempt {attempt + 1})", lambda: self.api.create_status(self.repository, self.sha, body) or True):
                 return
-            self.sleep(min(2**attempt, 10))
 
     # -- what the engine calls -------------------------------------------
 
@@ -284,10 +290,9 @@ class Feedback:
     def upsert_comment(self, customer: str, environment: str, body: str) -> None:
         """One comment per stack: edit it if it exists, create it once otherwise."""
         mark = marker(customer, environment)
-        for attempt in range(self.attempts):
+        for attempt in self._attempts():  # each retry re-reads first: a failed create may have landed
             found = self._try(f"read comments (attempt {attempt + 1})", lambda: ("ok", self._find_comment(mark)))
             if found is None:
-                self.sleep(min(2**attempt, 10))
                 continue
             comment_id = found[1]
             if comment_id is not None:
@@ -296,7 +301,6 @@ class Feedback:
                 done = self._try(f"create comment {environment}", lambda: self.api.create_comment(self.repository, self.pr, body) or True)
             if done:
                 return
-            self.sleep(min(2**attempt, 10))  # re-read before retrying: the failed create may have landed
 
     def deployment(self, result: StackResult) -> None:
         """A deployment per environment and commit, with the outputs; found again instead of duplicated."""
@@ -308,10 +312,9 @@ class Feedback:
             "payload": {"engine": {"key": key, "tool": result.tool, "changes": result.changes.__dict__, "outputs": result.outputs}},
         }
         deployment_id = None
-        for attempt in range(self.attempts):
+        for attempt in self._attempts():  # each retry re-reads first: a failed create may have landed
             existing = self._try(f"read deployments (attempt {attempt + 1})", lambda: self.api.deployments(self.repository, self.sha, result.environment))
             if existing is None and not self.api.dry_run:
-                self.sleep(min(2**attempt, 10))
                 continue
             for d in existing or []:
                 if ((d.get("payload") or {}).get("engine") or {}).get("key") == key:
@@ -321,18 +324,16 @@ class Feedback:
                 deployment_id = getattr(getattr(created, "parsed_data", None), "id", None) if created is not None else None
             if deployment_id is not None or self.api.dry_run:
                 break
-            self.sleep(min(2**attempt, 10))
         state = "success" if result.status == "succeeded" else "failure"
         status = {"state": state, "environment": result.environment, "auto_inactive": True,
                   "description": _clip(result.changes.describe() if state == "success" else (result.error or "failed").splitlines()[0])}
         if self.run_url:
             status["log_url"] = self.run_url
         if deployment_id is not None or self.api.dry_run:
-            for attempt in range(self.attempts):
+            for _attempt in self._attempts():
                 if self._try(f"deployment status {result.environment}",
                              lambda: self.api.create_deployment_status(self.repository, deployment_id or 0, status) or True):
                     return
-                self.sleep(min(2**attempt, 10))
 
 
 # ---------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from engine import process, toolchain
 from engine.errors import ToolchainError
 from engine.home import EngineHome
 from engine.planning import StackTarget
-from engine.results import SECRET_MASK, Changes, Operation, ResourceChange, StackInfo, StackResult, Status, value_diffs
+from engine.diffs import changed_paths, value_diffs
+from engine.results import SECRET_MASK, Changes, Operation, ResourceChange, StackInfo, StackResult, Status
 from engine.runners.base import StackLockHeld, exclusive, locked_result, state_file
 from engine.stream import EventStream, Notice, ResourceStep, StackStarted
 from engine.toolchain import Tool
@@ -333,7 +334,7 @@ class _EventCollector:
             if op in ("update", "delete") and meta.urn not in self._seen and not meta.type.startswith("pulumi:pulumi:Stack"):
                 old = getattr(meta.old, "outputs", None) or {}
                 new = getattr(meta.new, "outputs", None) or {}
-                self._record(meta, op, _changed_paths(old, new) if op == "update" else [],
+                self._record(meta, op, changed_paths(old, new) if op == "update" else [],
                              value_diffs(old, new) if op == "update" else [])
         diag = event.diagnostic_event
         if diag is not None and diag.severity == "error":
@@ -388,20 +389,6 @@ def _verify_counts(result: StackResult, changes: list[ResourceChange]) -> None:
 
 def _op(meta) -> str:
     return meta.op.value if hasattr(meta.op, "value") else str(meta.op)
-
-
-def _changed_paths(old: object, new: object, prefix: str = "", limit: int = 20) -> list[str]:
-    """Property paths whose values differ (names only: values may be secret)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            if key.startswith("__"):
-                continue
-            out.extend(_changed_paths(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key), limit))
-            if len(out) >= limit:
-                break
-        return out[:limit]
-    return [prefix or "(value)"] if old != new else []
 
 
 def _short_type(type_: str) -> str:

@@ -56,7 +56,7 @@ def test_hostile_payloads_are_rejected_naming_the_key(case):
         parse_event("repository_dispatch", payload, "event.json")
     assert err.value.exit_code == 2
     assert key in str(err.value)
-    assert "curl evil" not in str(err.value) or "(got" in str(err.value)
+    assert "curl evil" not in str(err.value) or "'$(curl evil)'" in str(err.value)  # shown only quoted, as data
 
 
 def test_wrong_dispatch_type_and_unsupported_events():
@@ -109,4 +109,4 @@ def test_payload_size_is_measured_by_reading_not_by_what_the_file_reports(monkey
 def test_validation_errors_keep_the_case_of_patterns():
     with pytest.raises(InputError) as err:
         parse_event("repository_dispatch", dispatch(customer="acme", sha=SHA, ref="refs/heads/a b"), "event.json")
-    assert "string should match pattern '^refs/(heads|tags|pull)/[A-Za-z0-9._/-]{1,200}$'" in str(err.value)
+    assert "it must match the pattern ^refs/(heads|tags|pull)/[A-Za-z0-9._/-]{1,200}$" in str(err.value)

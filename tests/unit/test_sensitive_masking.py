@@ -22,7 +22,8 @@ from engine import tfplan
 from engine.drift import DriftReport, StackDrift
 from engine.reporters.drift import render_console, render_markdown
 from engine.reporters.github import render_comment, render_drift_issue
-from engine.results import SECRET_MASK, SECRET_SIG, Changes, StackResult, redact, value_diffs
+from engine.diffs import SECRET_SIG, redact, value_diffs
+from engine.results import SECRET_MASK, Changes, StackResult
 
 FIXTURES = Path(__file__).resolve().parent.parent / "golden" / "tfplan"
 CANARY = "ZQX"
