@@ -36,6 +36,8 @@ _PASS = (
     # Go builds (the toolchain's route on machines that reach only module proxies)
     "GOPATH", "GOCACHE", "GOMODCACHE", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOFLAGS",
     "GOTOOLCHAIN", "GOROOT", "XDG_CACHE_HOME",
+    # the local target's providers (Pulumi's dynamic ones, the OpenTofu enginelocal one): simulated API latency
+    "ENGINE_LOCAL_LATENCY_S",
 )
 # Cloud providers read their credentials from these; the engine never prints them.
 _PASS_PREFIXES = ("AWS_", "AZURE_", "ARM_", "GOOGLE_", "CLOUDSDK_")

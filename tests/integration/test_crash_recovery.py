@@ -25,7 +25,7 @@ def files(cli: EngineCLI, customer: str) -> list[str]:
 def test_kill_minus_nine_during_up_then_the_next_run_ends_clean(tmp_path, tool):
     root = make_catalog(tmp_path / "c", {"crash": (tenant_record("crash", 30) + (TF if tool == "terraform" else ""), SMALL_CONFIG.format(name="crash-app"))})
     cli = EngineCLI(tmp_path / "home", root)
-    env = {**cli.env(), "ENGINE_LOCAL_LATENCY_S": "0.4"}  # each resource takes 0.4 s, like a (fast) cloud API
+    env = {**cli.env(), "ENGINE_LOCAL_LATENCY_S": "1.0"}  # each resource takes a second, like a (fast) cloud API
 
     # reference: what a clean deploy leaves on disk
     reference = EngineCLI(tmp_path / "ref-home", root)

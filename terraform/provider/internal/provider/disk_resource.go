@@ -62,10 +62,12 @@ func (r *diskResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 }
 
 func (r *diskResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	simulateLatency()
 	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
 func (r *diskResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	simulateLatency()
 	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
@@ -98,6 +100,7 @@ func (r *diskResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 }
 
 func (r *diskResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	simulateLatency()
 	var state diskModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {

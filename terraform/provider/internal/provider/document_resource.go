@@ -66,6 +66,7 @@ func (r *documentResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 }
 
 func (r *documentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	simulateLatency()
 	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
@@ -109,10 +110,12 @@ func observedContent(raw []byte, prior string) string {
 }
 
 func (r *documentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	simulateLatency()
 	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
 func (r *documentResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	simulateLatency()
 	var state documentModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {

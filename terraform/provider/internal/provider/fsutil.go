@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // emptyParentLevels bounds how far Delete climbs when pruning directories it
@@ -110,4 +111,15 @@ func ensureParent(name string) error {
 		return fmt.Errorf("creating parent directory: %w", err)
 	}
 	return nil
+}
+
+// simulateLatency makes a create, update or delete take ENGINE_LOCAL_LATENCY_S seconds, like a
+// cloud API, so demos and crash tests can interrupt a run in the middle (the same knob as the
+// Pulumi local target's).
+func simulateLatency() {
+	if s := os.Getenv("ENGINE_LOCAL_LATENCY_S"); s != "" {
+		if d, err := time.ParseDuration(s + "s"); err == nil && d > 0 && d < time.Hour {
+			time.Sleep(d)
+		}
+	}
 }
