@@ -95,13 +95,16 @@ class Catalog:
     def _record(self, customer: str) -> tuple[TenantRecord, Path]:
         check_customer_id(customer)
         path = _joined(self.stacks_dir, f"{customer}.yml")
-        if not path.is_file():
-            known = self.customer_ids()
-            raise UnknownCustomerError(
-                f"unknown customer {customer!r}: no tenant record {self._show(path)}",
-                hint=f"onboarded customers: {', '.join(known)}" if known else "no customers are onboarded yet (stacks/ is empty)",
-            )
-        return self._records.load(path, self._show(path)), path
+        try:
+            return self._records.load(path, self._show(path)), path
+        except ConfigError:
+            if path.is_file():
+                raise
+        known = self.customer_ids()  # no tenant record (the read's stat() said so; asked again only then)
+        raise UnknownCustomerError(
+            f"unknown customer {customer!r}: no tenant record {self._show(path)}",
+            hint=f"onboarded customers: {', '.join(known)}" if known else "no customers are onboarded yet (stacks/ is empty)",
+        )
 
     def load(self, customer: str) -> Tenant:
         """Load the tenant record and its customer file (from the record's local ``source``)."""
@@ -131,7 +134,7 @@ class Catalog:
         except RuntimeError:  # a link loop: the one in the source directory, if any, is reported first
             own.resolve()
             raise
-        if path.is_relative_to(own):
+        if path.parts[: len(own.parts)] == own.parts:  # path.is_relative_to(own), both absolute, without building paths
             return path
         if own.resolve() != own:
             link, target = self._first_link(self.root, record.source)

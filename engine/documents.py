@@ -261,9 +261,8 @@ class _Reader:
                         if is_key:
                             self._key(top, event, tag, lines)
                             continue
-                        path = top.path + (top.key,) if top is not None else ()
                         # A string is the text itself (what the str constructor returns); most scalars are.
-                        value = event.value if tag == _STR_TAG else self._scalar(event, tag, path)
+                        value = event.value if tag == _STR_TAG else self._scalar(event, tag, top.path + (top.key,) if top is not None else ())
                     elif is_key:
                         continue
                     else:
