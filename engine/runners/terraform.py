@@ -259,11 +259,13 @@ class TerraformRunner:
         key = hashlib.sha256(f"{module}|{binary.label}|{self.provider_mirror}".encode()).hexdigest()[:16]
         template = self.home.root / "tofu" / "lockfiles" / f"{key}.hcl"
         lock_file = work / ".terraform.lock.hcl"
+        args = ["init", "-input=false", "-no-color", "-reconfigure", f"-lock-timeout={self.tf_lock_timeout}"]
         if not lock_file.is_file() and template.is_file():
             shutil.copyfile(template, lock_file)
-        args = ["init", "-input=false", "-no-color", "-reconfigure", f"-lock-timeout={self.tf_lock_timeout}"]
         writes = not lock_file.is_file()
         with self._cache_guard(writes):
+            if writes and template.is_file():
+                shutil.copyfile(template, lock_file)  # made while this one waited: now this init only links too
             proc = self._tf(binary, args, work, env)
         if proc.returncode != 0 and not writes:
             with self._cache_guard(True):  # e.g. the cache was emptied since the lock file was made
