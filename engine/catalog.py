@@ -131,9 +131,13 @@ class Catalog:
         # on); so `own` itself is resolved only when the file is not under it, to tell which key to blame.
         try:
             path = _joined(own, record.config_path).resolve()
-        except RuntimeError:  # a link loop: the one in the source directory, if any, is reported first
-            own.resolve()
-            raise
+        except RuntimeError:  # a link loop (Python < 3.13 raises RuntimeError, later OSError): bad input, not a crash
+            key = "config_path" if "config_path" in record.model_fields_set else "source"
+            try:
+                own.resolve()
+            except RuntimeError:
+                key = "source"
+            raise self._link_error(record_path, key, "the customer file's path is a loop of symbolic links") from None
         if path.parts[: len(own.parts)] == own.parts:  # path.is_relative_to(own), both absolute, without building paths
             return path
         if own.resolve() != own:

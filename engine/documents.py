@@ -320,8 +320,13 @@ class _Reader:
         """A scalar that is not a plain string, made by PyYAML's safe constructor (``None`` once a problem is held)."""
         try:
             return self.scalars.value(event, tag, self.name, path)
-        except Exception as exc:  # noqa: BLE001 — held, and raised as it is once the stream has been checked
+        except (ConfigError, yaml.YAMLError) as exc:  # held, and raised as it is once the stream has been checked
             self.held = exc
+            return None
+        except Exception:  # noqa: BLE001 — PyYAML's constructors crash on some tagged values (``!!int`` with no value)
+            kind = tag.rsplit(":", 1)[-1]
+            self.held = ConfigError([Problem(self.name, event.start_mark.line + 1, format_key_path(path) or DOCUMENT,
+                                             f"{event.value!r} cannot be read as {kind}")])
             return None
 
     def _path(self) -> str:

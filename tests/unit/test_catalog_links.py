@@ -85,3 +85,14 @@ def test_links_inside_the_tenants_own_checkout_still_work(tmp_path):
     (infra / "variables.yml").symlink_to("variables.production.yml")
     tenant = Catalog(root).load("shop")
     assert tenant.config.project_name == "small-shop" and tenant.config_path == (infra / "variables.production.yml").resolve()
+
+
+def test_a_loop_of_links_in_a_local_source_is_bad_input_not_a_crash(tmp_path):
+    root = make_catalog(tmp_path / "c", {"shop": (tenant_record("shop", 5), None)})
+    infra = root / "customers" / "shop" / "infra"
+    infra.mkdir(parents=True)
+    (infra / "variables.yml").symlink_to("again.yml")
+    (infra / "again.yml").symlink_to("variables.yml")
+    run = EngineCLI(tmp_path / "home", root)("plan-targets", "shop")
+    assert run.code == 2 and "internal error" not in run.stderr
+    assert "stacks/shop.yml:3: source: the customer file's path is a loop of symbolic links" in run.stderr

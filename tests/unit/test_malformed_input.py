@@ -45,6 +45,11 @@ CASES: list[tuple[str, str | bytes, int | None, str, str]] = [
     ("date-project-name", "project_name: 2024-01-01\nenvironments:\n  staging:\n    instance_type: t3.micro\n", 1, "project_name", "expected a string"),
     # keys are customer text: a '[' in one is still the key, and control characters are shown escaped (tests/unit/test_untrusted_text.py)
     ("key-with-brackets", GOOD_HEAD + '"x[1]": 1\n', 5, "x[1]", "unknown key"),
+    # PyYAML's own constructors crash on these (IndexError, KeyError, AttributeError): bad input, not an internal error
+    ("tagged-empty-int", GOOD_HEAD + "    instance_count: !!int\n", 5, "environments.staging.instance_count", "cannot be read as int"),
+    ("tagged-empty-float", GOOD_HEAD + "    instance_count: !!float\n", 5, "environments.staging.instance_count", "cannot be read as float"),
+    ("tagged-empty-bool", GOOD_HEAD + "    instance_count: !!bool ''\n", 5, "environments.staging.instance_count", "cannot be read as bool"),
+    ("tagged-empty-timestamp", GOOD_HEAD + "    instance_count: !!timestamp ''\n", 5, "environments.staging.instance_count", "cannot be read as timestamp"),
     ("key-with-workflow-command", GOOD_HEAD + '"a\\n::error::pwned": 1\n', 5, "a\\n::error::pwned", "unknown key"),
     ("env-name-with-escape-sequence", 'project_name: shop\nenvironments:\n  "\\e[2Jstaging":\n    instance_type: t3.micro\n', 3,
      "environments.\\x1b[2Jstaging", "environment names"),
