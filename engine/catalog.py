@@ -169,7 +169,8 @@ class Catalog:
         return ConfigError([Problem(shown, line, key, reason)])
 
     def check_unique(self, records: list[TenantRecord]) -> None:
-        """Network indexes must be unique across the catalog, or CIDRs would overlap."""
+        """Network indexes must be unique across the catalog, or CIDRs would overlap; and no tenant's local
+        source may lie inside another's, or one customer's checkout could hold (and change) the other's file."""
         seen: dict[int, str] = {}
         for rec in records:
             other = seen.get(rec.network_index)
@@ -177,6 +178,12 @@ class Catalog:
                 path = self._show(self.stacks_dir / f"{rec.customer}.yml")
                 raise ConfigError([Problem(path, None, "network_index", f"network_index {rec.network_index} is already used by customer {other!r}")])
             seen[rec.network_index] = rec.customer
+        sources = sorted((rec.source.strip("/") + "/", rec.customer) for rec in records if rec.source)
+        for (outer, owner), (inner, customer) in zip(sources, sources[1:]):
+            if inner.startswith(outer):
+                path = self._show(self.stacks_dir / f"{customer}.yml")
+                raise ConfigError([Problem(path, None, "source", f"source {inner.rstrip('/')!r} lies inside customer {owner!r}'s "
+                                           f"source {outer.rstrip('/')!r}; each tenant needs a directory of its own")])
 
     def all_records(self) -> list[TenantRecord]:
         records = [self.record(c) for c in self.customer_ids()]

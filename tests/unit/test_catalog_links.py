@@ -10,7 +10,7 @@ import pytest
 
 from engine.catalog import Catalog
 from engine.errors import ConfigError
-from tests.conftest import EngineCLI, make_catalog, tenant_record
+from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 
 ACME = "project_name: acme-shop\nenvironments:\n  production:\n    instance_type: m5.xlarge\n    instance_count: 9\n"
 SHOP = "project_name: small-shop\nenvironments:\n  staging:\n    instance_type: t3.nano\n"
@@ -96,3 +96,12 @@ def test_a_loop_of_links_in_a_local_source_is_bad_input_not_a_crash(tmp_path):
     run = EngineCLI(tmp_path / "home", root)("plan-targets", "shop")
     assert run.code == 2 and "internal error" not in run.stderr
     assert "stacks/shop.yml:3: source: the customer file's path is a loop of symbolic links" in run.stderr
+
+
+def test_a_source_inside_another_tenants_source_is_refused(tmp_path):
+    """Without a link: customers/shop/acme inside customers/shop would let shop's checkout hold acme's file."""
+    root = make_catalog(tmp_path / "c", {"shop": (tenant_record("shop", 5), SMALL_CONFIG.format(name="shop"))})
+    (root / "stacks" / "acme.yml").write_text(tenant_record("acme", 6).replace("source: customers/acme", "source: customers/shop/acme"))
+    run = EngineCLI(tmp_path / "home", root)("plan-targets", "shop")
+    assert run.code == 2
+    assert "stacks/acme.yml: source: source 'customers/shop/acme' lies inside customer 'shop''s source 'customers/shop'" in run.stderr
