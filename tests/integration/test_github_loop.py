@@ -84,11 +84,14 @@ def test_plan_on_a_pull_request_then_apply(loop):
     assert not (cli.home / "local-cloud").exists() or not any((cli.home / "local-cloud").rglob("*.json"))  # plan deploys nothing
     assert server.deployments(OWNER, REPO) == []
 
-    # a re-run edits the same comments instead of adding new ones
+    # a re-run (the customer file changed: staging gets a second instance) edits the same comments instead of adding new ones
+    server.put_file(OWNER, REPO, SHA, "infra/variables.yml",
+                    SMALL_CONFIG.format(name="acme-app").replace("    instance_type: t3.micro\n", "    instance_type: t3.micro\n    instance_count: 2\n", 1))
     cli("event", "repository_dispatch", event, check=0)
     again = server.comments(OWNER, REPO, 17)
     assert len(again) == 2 and {c["id"] for c in again} == {c["id"] for c in comments}
-    assert any(c["updated_at"] >= c["created_at"] for c in again)
+    edited = next(c for c in again if c["id"] == staging["id"])
+    assert edited["body"] != staging["body"] and "**Plan: 12 to create**" in edited["body"]  # same comment, new plan
 
     # merge → apply on the default branch: deployments with outputs, secrets masked
     server.put_file(OWNER, REPO, SHA2, "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))
