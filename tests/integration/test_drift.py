@@ -91,3 +91,26 @@ def test_sharding_splits_the_fleet_without_overlap(tmp_path):
         seen += [f"{s['customer']}/{s['environment']}" for s in data["stacks"]]
     assert sorted(seen) == sorted(f"c{i}/{e}" for i in range(3) for e in ("staging", "production"))
     assert cli("drift", "--all", "--shard", "3/2").code == 2
+
+
+def test_four_drifted_pulumi_stacks_are_remediated_at_once(tmp_path):
+    """Remediation runs the Pulumi program (an inline program keeps process-global state, pulumi#6052): each
+    remediation is its own `engine up --refresh` process, so four at once neither race nor mix programs."""
+    tenants = {f"rem{i}": (tenant_record(f"rem{i}", 40 + i) + PULUMI_FIX, SMALL_CONFIG.format(name=f"rem-app-{i}")) for i in range(4)}
+    cli = EngineCLI(tmp_path / "home", make_catalog(tmp_path / "c", tenants))
+    assert cli("up", "--all", "--env", "staging", "--parallel", "2", "--json").code == 0
+    cloud = cli.home / "local-cloud"
+    for i in range(4):
+        edit_json(cloud / f"rem{i}/staging/compute/app-1/instance.json", lambda d: d["spec"].update(instance_type="t3.2xlarge"))
+
+    run = cli("drift", "--all", "--env", "staging", "--remediate", "--parallel", "4", "--json")
+    assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    stacks = {s["customer"]: s for s in run.json()["stacks"]}
+    assert {c: s["state"] for c, s in stacks.items()} == {f"rem{i}": "remediated" for i in range(4)}
+    for i in range(4):
+        assert stacks[f"rem{i}"]["remediation"]["status"] == "succeeded" and stacks[f"rem{i}"]["remediation"]["changes"]["update"] == 1
+        spec = json.loads((cloud / f"rem{i}/staging/compute/app-1/instance.json").read_text())["spec"]
+        # each stack got its own program's desired state back: its own type, its own tenant's tags and address
+        assert spec["instance_type"] == "t3.micro" and spec["tags"]["customer"] == f"rem{i}"
+        assert spec["private_ip"].startswith(f"10.{(40 + i) // 4}.")
+    assert cli("drift", "--all", "--env", "staging").code == 0
