@@ -7,6 +7,11 @@ the commit, the pull request and the mode, and each is checked here.
 A dispatch (``repository_dispatch`` / ``workflow_dispatch``) carries a signature: HMAC-SHA256,
 with the customer's own dispatch secret, over the canonical text of what it asks
 (``dispatch_message``).  This module reads it; ``engine.triggers.authenticate`` verifies it.
+
+Some events ask for nothing: a push that deletes a branch or tag, a push of a tag, a push to
+a branch other than the default one, a pull request that was labeled, locked or closed.
+They are filtered here, at the door: ``parse_event`` returns ``NothingToDo`` with the
+reason (a value, not an error: the command exits 0), and nothing is read or written.
 """
 
 from __future__ import annotations
@@ -26,12 +31,17 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from engine.config import CUSTOMER_ID_PATTERN, ENVIRONMENT_PATTERN, REPOSITORY_PATTERN, validation_problems
 from engine.errors import ConfigError, InputError, Problem
+from engine.untrusted import escape_inline
 
 MAX_EVENT_BYTES = 1024 * 1024  # real payloads are a few KB; anything near this is not from GitHub
 EVENTS = ("repository_dispatch", "workflow_dispatch", "pull_request", "push")
 DISPATCH_TYPE = "infra-change"
 DISPATCHES = ("repository_dispatch", "workflow_dispatch")
 SIGNATURE = r"t=[0-9]{1,12},v1=[0-9a-f]{64}"  # t = unix seconds when signed, v1 = hex HMAC-SHA256 (dispatch_message)
+
+# Pull-request actions that change the code to plan (GitHub's default activity types for `pull_request`).
+PLANNED_PR_ACTIONS = ("opened", "synchronize", "reopened")
+NULL_SHA = "0" * 40  # `after` of a push that deletes its ref
 
 Sha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 Ref = Annotated[str, StringConstraints(pattern=r"^refs/(heads|tags|pull)/[A-Za-z0-9._/-]{1,200}$")]
@@ -125,13 +135,32 @@ class RunRequest:
                 "environments": list(self.environments), "feedback_repository": self.feedback_repository}
 
 
+@dataclass(frozen=True)
+class NothingToDo:
+    """An event that asks for nothing (a deleted ref, a tag, a labeled pull request…): no run, exit 0.
+
+    ``reason`` is one line, safe to print (any text from the event in it is escaped).
+    """
+
+    event: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"ok": True, "event": self.event, "skipped": self.reason}
+
+
+def _shown(value: str, limit: int = 100) -> str:
+    """Text from the event inside a reason: one line, escaped, at most ``limit`` characters of it."""
+    return escape_inline(value if len(value) <= limit else value[:limit] + "…")
+
+
 def _problems(name: str, prefix: str, exc: ValidationError, model, data: dict) -> ConfigError:
     return ConfigError(validation_problems(exc, name, model, data, prefix=(prefix,)))
 
 
 def load_event(event_name: str, payload_path: Path | str, *, customer: str | None = None, mode: str | None = None,
-               environments: tuple[str, ...] = ()) -> RunRequest:
-    """Read and validate a GitHub event payload file.  Raises ``InputError`` (exit 2)."""
+               environments: tuple[str, ...] = ()) -> RunRequest | NothingToDo:
+    """Read and validate a GitHub event payload file: what it asks, or ``NothingToDo``.  Raises ``InputError`` (exit 2)."""
     name = str(payload_path)
     _check_event_name(event_name)
     raw = _read_payload(Path(payload_path), name)
@@ -169,8 +198,13 @@ def _check_event_name(event_name: str) -> None:
 
 
 def parse_event(event_name: str, payload: dict, name: str = "event", *, customer: str | None = None, mode: str | None = None,
-                environments: tuple[str, ...] = ()) -> RunRequest:
-    """Validate ``payload`` of ``event_name`` into a ``RunRequest``.  Raises ``InputError``."""
+                environments: tuple[str, ...] = ()) -> RunRequest | NothingToDo:
+    """Validate ``payload`` of ``event_name`` into a ``RunRequest``, or ``NothingToDo`` for an event that asks
+    for nothing (see ``unwanted``).  Raises ``InputError``."""
+    _check_event_name(event_name)
+    skip = unwanted(event_name, payload, name)
+    if skip is not None:
+        return skip
     request = _parse_event(event_name, payload, name, customer=customer, mode=mode, environments=environments)
     sender = (payload.get("sender") or {}).get("login") if isinstance(payload.get("sender"), dict) else None
     if isinstance(sender, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?", sender):
@@ -178,9 +212,52 @@ def parse_event(event_name: str, payload: dict, name: str = "event", *, customer
     return request
 
 
+def unwanted(event_name: str, payload: dict, name: str = "event") -> NothingToDo | None:
+    """Why a ``push`` or ``pull_request`` event asks for nothing, or None when it asks for a run.
+
+    - a push that deletes its ref (``deleted: true``, or ``after`` all zeros): there is no commit to apply;
+    - a push of anything but a branch (a tag): tags are not deployed;
+    - a push to a branch other than the repository's default branch: only the default branch is applied;
+    - a pull request action other than opened / synchronize / reopened (closed, labeled, locked, …):
+      the code to plan did not change.
+
+    Fields GitHub always sends but a payload written by hand may leave out (``ref``, ``action``,
+    ``repository.default_branch``) are checked when present.  Raises ``InputError`` when one has the
+    wrong type.  Dispatches are never filtered: they ask for what they say (and are signed).
+    """
+    if event_name == "push":
+        ref, deleted, after = payload.get("ref"), payload.get("deleted"), payload.get("after")
+        if ref is not None and (not isinstance(ref, str) or not ref.startswith("refs/")):
+            raise InputError(f"{name}: ref is not a Git ref (refs/…)")
+        if deleted is not None and not isinstance(deleted, bool):
+            raise InputError(f"{name}: deleted is not true or false")
+        shown = _shown(ref) if ref else "a ref"
+        if deleted or after == NULL_SHA:
+            return NothingToDo(event_name, f"push deletes {shown}, so there is no commit to apply")
+        if ref is None:
+            return None
+        if not ref.startswith("refs/heads/"):
+            return NothingToDo(event_name, f"push of {shown} is not a push to a branch; only branches are applied")
+        branch = ref.removeprefix("refs/heads/")
+        default = (payload.get("repository") or {}).get("default_branch") if isinstance(payload.get("repository"), dict) else None
+        if isinstance(default, str) and default and branch != default:
+            return NothingToDo(event_name, f"push to {_shown(branch)} is not a push to the default branch "
+                                           f"({_shown(default)}); only the default branch is applied")
+        return None
+    if event_name == "pull_request":
+        action = payload.get("action")
+        if action is None:
+            return None
+        if not isinstance(action, str):
+            raise InputError(f"{name}: action is not a string")
+        if action not in PLANNED_PR_ACTIONS:
+            return NothingToDo(event_name, f"pull_request action '{_shown(action, 40)}' does not change the code to plan "
+                                           "(only opened, synchronize and reopened do)")
+    return None
+
+
 def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | None, mode: str | None,
                  environments: tuple[str, ...]) -> RunRequest:
-    _check_event_name(event_name)
     if event_name == "repository_dispatch":
         if payload.get("action") != DISPATCH_TYPE:
             raise InputError(f"repository_dispatch type {str(payload.get('action'))[:40]!r} is not {DISPATCH_TYPE!r}")

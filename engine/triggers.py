@@ -14,11 +14,12 @@ that repository whose head is the dispatched commit (``check_pull_request``).
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from engine.catalog import Tenant
@@ -162,6 +163,16 @@ def check_pull_request(request: RunRequest, record: TenantRecord, api: GitHubAPI
                          f"{str(head)[:12]}, not the dispatched commit {request.sha[:12]}")
 
 
+def resolve_commit(request: RunRequest, record: TenantRecord, api: GitHubAPI) -> RunRequest:
+    """``request`` with its commit: a manual dispatch that names none (an empty ``sha``, documented as "the
+    default branch") runs the head of the customer's default branch, for a plan as for an apply.  One read;
+    called only after ``authenticate``, so a refused dispatch reads nothing."""
+    if request.sha or request.event != "workflow_dispatch":
+        return request
+    _branch, head = api.default_branch_head(record.repository)
+    return dataclasses.replace(request, sha=head)
+
+
 def feedback_repository(request: RunRequest, env: Mapping[str, str] | None = None) -> str | None:
     """Where a manager-repository event reports: the repository this run belongs to (GITHUB_REPOSITORY),
     which the event's own repository must match; only outside GitHub Actions is the event's taken."""
@@ -174,12 +185,19 @@ def feedback_repository(request: RunRequest, env: Mapping[str, str] | None = Non
     return manager or request.feedback_repository
 
 
-def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None, *, env: Mapping[str, str] | None = None) -> TriggerOutcome:
+def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None, *, env: Mapping[str, str] | None = None,
+           on_commit: Callable[[str], None] | None = None) -> TriggerOutcome:
     """Run what ``request`` asks and report it.  Raises ``InputError`` for bad input (after reporting it,
-    except when the event is not authentic: then nothing at all is written)."""
+    except when the event is not authentic: then nothing at all is written).
+
+    A manual dispatch without a commit runs the head of the customer's default branch; ``on_commit``
+    is told the commit that runs once it is known (the run history records it)."""
     record = engine.catalog.record(request.customer)
     authenticate(request, record, env)
     check_request(request)
+    request = resolve_commit(request, record, api)
+    if on_commit is not None and request.sha:
+        on_commit(request.sha)
     manager = feedback_repository(request, env)
     check_pull_request(request, record, api)
     repository = manager or record.repository
@@ -227,8 +245,10 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
 
 
 def check_request(request: RunRequest) -> None:
-    """What an event must say, whoever sent it (checked again by ``handle``)."""
-    if request.mode == "apply" and not request.sha:
+    """What an event must say, whoever sent it (checked again by ``handle``).
+
+    A ``workflow_dispatch`` may leave the commit out: it means the head of the default branch (``resolve_commit``)."""
+    if request.mode == "apply" and not request.sha and request.event != "workflow_dispatch":
         raise InputError("apply needs the commit to deploy (sha)")
     if request.pr is not None and not request.sha:
         raise InputError(f"pull request #{request.pr} needs the commit (sha) it is about")
