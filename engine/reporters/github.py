@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -20,7 +20,7 @@ import jinja2
 from engine.errors import Problem
 from engine.github import GitHubAPI
 from engine.planning import StackTarget
-from engine.results import StackResult
+from engine.results import ResourceChange, StackResult
 
 COMMENT_LIMIT = 65_536  # GitHub's limit for a comment or issue body, in characters
 STATUS_DESCRIPTION_LIMIT = 140
@@ -117,12 +117,24 @@ def _code_block(text: str, max_lines: int, max_chars: int) -> _CodeBlock:
     return _CodeBlock(shown + ellipsis, "`" * max(3, longest + 1), hidden)
 
 
+# Rows of the resource table: what destroys first (it is what a reviewer must not miss, and what stays when
+# rows are left out for size), then by name.  Pulumi reports resources in the order its parallel steps finish,
+# which differs between runs of the same plan; a fixed order makes the same plan the same comment.
+_ACTION_ORDER = {"delete": 0, "replace": 1, "update": 2, "create": 3, "move": 4}
+
+
+def _row_order(change: ResourceChange) -> tuple:
+    return (_ACTION_ORDER.get(change.action, len(_ACTION_ORDER)), change.urn_name, change.type, change.action, change.moved_from or "")
+
+
 def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: str | None, now: str | None = None) -> str:
     """The PR comment for one stack: summary first, details folded, within GitHub's size limit.
 
     The comment is always valid Markdown of at most ``COMMENT_LIMIT`` characters: an error
     sits in a fence no line of it can close, and what does not fit is left out a whole
     section part at a time (resource rows, output rows, then error text), each with a note.
+    The same result always renders the same text apart from ``now`` (rows and their changed
+    properties in a fixed order), so ``Feedback.upsert_comment`` can leave an unchanged comment alone.
     """
     ok = result.status == "succeeded"
     total = result.changes.total_changes
@@ -135,7 +147,7 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
         icon, headline = ("📝", f"**Plan: {_changes_only(result)}** ({result.changes.same} unchanged).") if total else ("✅", "**No changes.** Infrastructure matches the configuration.")
     else:
         icon, headline = "🚀", f"**Applied: {_changes_only(result)}** ({result.changes.same} unchanged)." if total else "**Applied: no changes were needed.**"
-    resources = result.resources
+    resources = [replace(c, properties=sorted(set(c.properties))) for c in sorted(result.resources, key=_row_order)]
     outputs = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in sorted(result.outputs.items())]
     context = dict(marker=marker(result.customer, result.environment), icon=icon, title=title, r=result, headline=headline,
                    binary=result.details.get("binary"), sha=sha, run_url=run_url, updated=now or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -158,6 +170,20 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
             error_chars //= 4
         else:
             return _too_long(context["marker"], f"### {icon} {title} · `{_cell(result.customer, 100)}` / `{_cell(result.environment, 100)}`", headline)
+
+
+# When and by which run a comment was last written: the only parts of a comment that differ between two runs
+# reporting the same result.  They are left out when deciding whether a comment needs an edit.
+_WRITTEN_BY = re.compile(r" · updated \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC| · \[run log\]\([^)\s]*\)")
+
+
+def comment_content(body: str) -> str:
+    """What a comment says, without when and by which run it was written (``updated …``, the run log link).
+
+    Two runs that report the same result for the same commit give the same content; the engine edits a
+    comment only when its content changes, so re-running a plan that changes nothing makes no write.
+    """
+    return _WRITTEN_BY.sub("", body.replace("\r\n", "\n"))
 
 
 def _too_long(mark: str, title: str, headline: str) -> str:
@@ -231,9 +257,9 @@ class Feedback:
     def started(self, targets: list[StackTarget]) -> None:
         for target in targets:
             if self._plan_step_of_apply:
-                # the final infra/<env> status stays pending until the apply (after any approval) reports
+                # The final infra/<env> status stays pending until the apply (after any approval) reports.
+                # infra/<env>/plan gets its result only (no pending of its own): one write less per stack.
                 self.status(target.environment, "pending", f"planning with {target.tool} before apply…")
-                self.status(target.environment, "pending", f"planning with {target.tool}…", stage="plan")
             else:
                 verb = "planning" if self.mode == "plan" else "deploying"
                 self.status(target.environment, "pending", f"{verb} with {target.tool}…")
@@ -282,21 +308,28 @@ class Feedback:
             return user.get("login") == self._login
         return user.get("type") == "Bot" or comment.get("performed_via_github_app") is not None
 
-    def _find_comment(self, mark: str) -> int | None:
+    def _find_comment(self, mark: str) -> dict | None:
         comments = self.api.comments(self.repository, self.pr)
         mine = [c for c in comments if (c.get("body") or "").startswith(mark) and self._is_mine(c)]
-        return mine[0]["id"] if mine else None
+        return mine[0] if mine else None
 
     def upsert_comment(self, customer: str, environment: str, body: str) -> None:
-        """One comment per stack: edit it if it exists, create it once otherwise."""
+        """One comment per stack: edit it if its content changed, create it once otherwise.
+
+        A comment whose content (``comment_content``: all but the time and the run link) is already
+        ``body``'s is left as it is — no write — so a re-run that changes nothing is quiet.
+        """
         mark = marker(customer, environment)
         for attempt in self._attempts():  # each retry re-reads first: a failed create may have landed
             found = self._try(f"read comments (attempt {attempt + 1})", lambda: ("ok", self._find_comment(mark)))
             if found is None:
                 continue
-            comment_id = found[1]
-            if comment_id is not None:
-                done = self._try(f"update comment {environment}", lambda: self.api.update_comment(self.repository, comment_id, body) or True)
+            comment = found[1]
+            if comment is not None and comment_content(comment.get("body") or "") == comment_content(body):
+                return
+            if comment is not None:
+                done = self._try(f"update comment {environment}",
+                                 lambda: self.api.update_comment(self.repository, comment["id"], body) or True)
             else:
                 done = self._try(f"create comment {environment}", lambda: self.api.create_comment(self.repository, self.pr, body) or True)
             if done:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
-from engine.reporters.github import COMMENT_LIMIT, marker, render_comment
+import pytest
+
+from engine.reporters.github import COMMENT_LIMIT, Feedback, comment_content, marker, render_comment
 from engine.results import Changes, ResourceChange, StackResult
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "comments"
@@ -62,3 +65,110 @@ def test_huge_plans_are_truncated_with_a_note():
     assert body.startswith(marker("acme", "staging"))
     assert "more resource changes not shown to stay within GitHub's comment size limit" in body
     assert "3000 resource changes (showing" in body
+
+
+# -- quiet re-runs: the same result is the same comment ------------------------------------------------------
+
+
+def _pulumi_rows() -> list[ResourceChange]:
+    # as Pulumi reports them: in the order its parallel steps finished, property names in diff order
+    return [ResourceChange("app-1", "local:Instance", "update", ["spec.root_disk_gb", "spec.instance_type"]),
+            ResourceChange("monitoring", "local:Monitor", "create"),
+            ResourceChange("db", "local:Database", "replace", ["engine_version"]),
+            ResourceChange("old-alarm", "local:Alarm", "delete"),
+            ResourceChange("app-0", "local:Instance", "update", ["tags"])]
+
+
+def _terraform_rows() -> list[ResourceChange]:
+    return [ResourceChange('enginelocal_document.instance["app-1"]', "enginelocal_document", "replace", ["content"],
+                           action_reason="replace_because_tainted"),
+            ResourceChange("terraform_data.upd", "terraform_data", "update", ["input.size", "input.name"]),
+            ResourceChange("terraform_data.gone", "terraform_data", "delete", action_reason="delete_because_no_resource_config"),
+            ResourceChange("enginelocal_disk.new", "enginelocal_disk", "create"),
+            ResourceChange("terraform_data.moved", "terraform_data", "move", moved_from="terraform_data.old")]
+
+
+def _rows_of(body: str) -> list[str]:
+    return [line for line in body.splitlines() if line.startswith("| ") and "`" in line and not line.startswith("| Action")]
+
+
+@pytest.mark.parametrize("tool, rows", [("pulumi", _pulumi_rows), ("terraform", _terraform_rows)])
+def test_the_same_plan_gives_the_same_comment_whatever_order_the_tool_reported_it_in(tool, rows):
+    bodies = set()
+    for order in itertools.permutations(range(5)):
+        shuffled = [rows()[i] for i in order]
+        for change in shuffled:
+            change.properties.reverse()
+        r = result(tool=tool, changes=Changes(create=1, update=1, replace=1, delete=1, same=4), resources=shuffled)
+        bodies.add(render_comment(r, mode="plan", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC"))
+    (body,) = bodies  # 120 orders, one comment
+    actions = [row.split(" | ")[0].lstrip("| ").split(" (")[0] for row in _rows_of(body)]
+    # what destroys first (a reviewer must not miss it, and it stays when rows are left out for size), then by name
+    assert actions == sorted(actions, key=["delete", "replace", "update", "create", "move"].index)
+    if tool == "pulumi":
+        assert [row.split("`")[1] for row in _rows_of(body)] == ["old-alarm", "db", "app-0", "app-1", "monitoring"]
+        assert "| `spec.instance_type`, `spec.root_disk_gb` |" in body
+
+
+def test_rows_left_out_for_size_are_the_creates_never_the_deletes():
+    rows = [ResourceChange(f"new-{i:05d}-" + "x" * 80, "aws:ec2/instance:Instance", "create", ["p" * 30] * 3) for i in range(3000)]
+    rows.insert(1500, ResourceChange("zzz-production-database", "aws:rds/instance:Instance", "delete"))
+    body = render_comment(result(changes=Changes(create=3000, delete=1), resources=rows), mode="plan", sha=SHA, run_url=None)
+    assert "more resource changes not shown" in body
+    assert _rows_of(body)[0].startswith("| delete | `zzz-production-database` |")
+
+
+def test_comment_content_leaves_out_only_when_and_by_which_run_it_was_written():
+    r = result(changes=Changes(create=2, same=8), resources=_pulumi_rows()[:2])
+    first = render_comment(r, mode="plan", sha=SHA, run_url="https://github.com/p/m/actions/runs/1", now="2026-11-26 10:00 UTC")
+    rerun = render_comment(r, mode="plan", sha=SHA, run_url="https://github.com/p/m/actions/runs/2", now="2026-11-27 08:30 UTC")
+    assert first != rerun and comment_content(first) == comment_content(rerun)
+    assert comment_content(first.replace("\n", "\r\n")) == comment_content(first)  # line endings as GitHub may return them
+    for different in (render_comment(r, mode="plan", sha="f" * 40, run_url=None, now="2026-11-26 10:00 UTC"),  # another commit
+                      render_comment(r, mode="apply", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC"),
+                      render_comment(result(changes=Changes(create=3, same=8), resources=_pulumi_rows()[:3]), mode="plan", sha=SHA,
+                                     run_url=None, now="2026-11-26 10:00 UTC")):
+        assert comment_content(different) != comment_content(first)
+
+
+class CommentsAPI:
+    """The comment calls of engine.github.GitHubAPI, in memory; every write is recorded."""
+
+    dry_run = False
+
+    def __init__(self):
+        self.comments_by_id: dict[int, dict] = {}
+        self.writes: list[tuple[str, int]] = []
+
+    def authenticated_login(self, repository):
+        return "engine-bot"
+
+    def comments(self, repository, number):
+        return [dict(c) for c in self.comments_by_id.values()]
+
+    def create_comment(self, repository, number, body):
+        comment_id = 100 + len(self.comments_by_id)
+        self.comments_by_id[comment_id] = {"id": comment_id, "body": body, "user": {"login": "engine-bot", "type": "User"}}
+        self.writes.append(("create", comment_id))
+        return True
+
+    def update_comment(self, repository, comment_id, body):
+        self.comments_by_id[comment_id]["body"] = body
+        self.writes.append(("update", comment_id))
+        return True
+
+
+def test_a_rerun_that_changes_nothing_makes_no_comment_write_and_a_change_edits_in_place():
+    api = CommentsAPI()
+    feedback = Feedback(api, "acme-org/app", SHA, 7, "plan", sleep=lambda _s: None)
+    r = result(changes=Changes(create=2, same=8), resources=_pulumi_rows()[:2])
+    feedback.upsert_comment("acme", "staging", render_comment(r, mode="plan", sha=SHA, run_url="https://x/runs/1", now="2026-11-26 10:00 UTC"))
+    assert api.writes == [("create", 100)]
+    shuffled = result(changes=Changes(create=2, same=8), resources=_pulumi_rows()[:2][::-1])
+    feedback.upsert_comment("acme", "staging", render_comment(shuffled, mode="plan", sha=SHA, run_url="https://x/runs/2", now="2026-11-26 11:00 UTC"))
+    assert api.writes == [("create", 100)]  # same content, later, from another run: left alone
+    assert "updated 2026-11-26 10:00 UTC" in api.comments_by_id[100]["body"]  # it still says when its content was written
+    changed = result(changes=Changes(create=3, same=8), resources=_pulumi_rows()[:3])
+    feedback.upsert_comment("acme", "staging", render_comment(changed, mode="plan", sha=SHA, run_url=None, now="2026-11-26 12:00 UTC"))
+    assert api.writes == [("create", 100), ("update", 100)]  # the same comment, edited
+    assert "**Plan: 3 to create**" in api.comments_by_id[100]["body"] and feedback.log == []
