@@ -200,9 +200,9 @@ def _check_event_name(event_name: str) -> None:
 def parse_event(event_name: str, payload: dict, name: str = "event", *, customer: str | None = None, mode: str | None = None,
                 environments: tuple[str, ...] = ()) -> RunRequest | NothingToDo:
     """Validate ``payload`` of ``event_name`` into a ``RunRequest``, or ``NothingToDo`` for an event that asks
-    for nothing (see ``unwanted``).  Raises ``InputError``."""
+    for nothing (see ``asks_for_nothing``).  Raises ``InputError``."""
     _check_event_name(event_name)
-    skip = unwanted(event_name, payload, name)
+    skip = asks_for_nothing(event_name, payload, name)
     if skip is not None:
         return skip
     request = _parse_event(event_name, payload, name, customer=customer, mode=mode, environments=environments)
@@ -212,7 +212,7 @@ def parse_event(event_name: str, payload: dict, name: str = "event", *, customer
     return request
 
 
-def unwanted(event_name: str, payload: dict, name: str = "event") -> NothingToDo | None:
+def asks_for_nothing(event_name: str, payload: dict, name: str = "event") -> NothingToDo | None:
     """Why a ``push`` or ``pull_request`` event asks for nothing, or None when it asks for a run.
 
     - a push that deletes its ref (``deleted: true``, or ``after`` all zeros): there is no commit to apply;

@@ -199,3 +199,11 @@ def test_engine_event_says_nothing_to_do_in_one_line_and_exits_0(offline, path, 
     as_json = offline("event", event_name(path), str(PAYLOADS / path), "--customer", "acme", "--json", check=0)
     assert json.loads(as_json.stdout) == {"ok": True, "event": event_name(path), "skipped": reason}
     assert not (offline.home / "state").exists() and not (offline.home / "local-cloud").exists()
+
+
+def test_a_payload_written_by_hand_may_leave_out_what_github_always_sends():
+    """`ref`, `deleted` and `action` are checked when present; a payload written for a local try may omit them."""
+    push = parse_event("push", {"after": SHA, "repository": {"full_name": "provider/manager"}}, customer="acme")
+    pull = parse_event("pull_request", {"pull_request": {"number": 3, "head": {"sha": SHA}}, "repository": {"full_name": "p/m"}},
+                       customer="acme")
+    assert (push.mode, push.sha, pull.mode, pull.pr) == ("apply", SHA, "plan", 3)
