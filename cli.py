@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from engine import process
-from engine.commands import Outcome, compliance, drift, event, history, listing, matrix, operate, plan_targets, to_json, tools, unlock, validate
+from engine.commands import (Outcome, compliance, drift, environments, event, history, listing, matrix, operate, plan_targets, rollout,
+                             to_json, tools, unlock, validate)
 from engine.errors import EngineError
 from engine.untrusted import escape_lines
 from engine.wiring import Wiring
@@ -122,7 +123,11 @@ COMMANDS = {
                                           opt("--source", help="Source of truth: a CMDB export (CSV, JSON or YAML), a file path or an http(s) URL."),
                                           opt("--remediate", is_flag=True, help="Write the source of truth's values back to repositories that differ.")],
                    "Check every customer repository's custom properties. Exit 0 compliant, 3 property drift, 1 errors."),
-    "matrix": (matrix.run, True, [CUSTOMERS, ALL, CHANGED, ENV], "Print a GitHub Actions job matrix (customer × environment)."),
+    "matrix": (matrix.run, True, [CUSTOMERS, ALL, CHANGED, ENV, opt("--waves", is_flag=True, help="Cut it into waves: wave i = every customer's i-th environment.")],
+               "Print a GitHub Actions job matrix (customer × environment)."),
+    "environments": (environments.run, True, [CUSTOMER, ENV, opt("--at", metavar="SHA", help="Read the customer file at this commit of the "
+                                                                      "customer's repository (GitHub API; empty = its default branch).")],
+                     "Print the customer's environments in file order as JSON (the deploy workflow's stages)."),
     "history": (history.run, True, [MAYBE_CUSTOMER, JSON, opt("--env", "environment", metavar="ENV", help="Only this environment."),
                                     opt("--limit", type=click.IntRange(1, 10000), default=20, show_default=True, help="At most this many runs.")],
                 "Recorded operations, newest first ($ENGINE_HOME/history.sqlite3, or ENGINE_HISTORY_URL)."),
@@ -154,10 +159,31 @@ def main(ctx: click.Context, catalog: str | None, home: str | None) -> None:
 
 for _name, _spec in COMMANDS.items():
     main.add_command(_command(_name, *_spec))
+PR = opt("--pr", type=click.IntRange(1, 10**9), metavar="N", help="Write the summary comment on this pull request of $GITHUB_REPOSITORY.")
+DETAILS = opt("--details", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help='Append every stack\'s full plan or result (Markdown) to FILE, e.g. "$GITHUB_STEP_SUMMARY".')
+REQUIRED_CHANGED = opt("--changed-from", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", required=True,
+                       help="The changed files (e.g. `git diff --name-only`): customers whose stacks they affect.")
+RESULTS = opt("--results", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Where the rollout's jobs left their results.")
+ROLLOUT = {
+    "plan": (rollout.plan, True, [REQUIRED_CHANGED, PR, PARALLEL, DETAILS, DRY_RUN, JSON, QUIET],
+             "Preview every customer × environment a provider change affects; ONE summary comment on the pull request."),
+    "apply": (rollout.apply, True, [CUSTOMER, ENV, JSON, LOCK, QUIET, RESULTS,
+                                    opt("--after", metavar="ENV", help="Apply only if this environment's job succeeded (its result is in --results).")],
+              "Apply one stack of a rollout (one matrix job), after the customer's previous environment succeeded."),
+    "report": (rollout.report, True, [REQUIRED_CHANGED, opt("--results", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                                                            required=True, help="Where the rollout's jobs left their results."),
+                                      PR, DETAILS, DRY_RUN, JSON],
+               "Collect a rollout's results into the summary comment; a stack without a result counts as failed."),
+}
 tools_group = click.Group("tools", help="The pinned binaries the engine needs (pulumi, tofu; actionlint for the workflow tests).")
 for _name, _spec in TOOLS.items():
     tools_group.add_command(_command(_name, *_spec))
 main.add_command(tools_group)
+rollout_group = click.Group("rollout", help="A provider change rolled out to every customer it affects, with one summary comment.")
+for _name, _spec in ROLLOUT.items():
+    rollout_group.add_command(_command(_name, *_spec))
+main.add_command(rollout_group)
 
 if __name__ == "__main__":
     main()

@@ -126,3 +126,88 @@ def run_fleet(customers: list[str], operation: str, *, parallel: int, extra_args
 def matrix(catalog_targets: list[tuple[str, str, str]]) -> dict:
     """A GitHub Actions job matrix: one job per customer × environment."""
     return {"include": [{"customer": c, "environment": e, "tool": t} for c, e, t in catalog_targets]}
+
+
+# Environments whose GitHub deployment is a production one (and whose GitHub environment must have reviewers).
+PRODUCTION_ENVIRONMENTS = ("production", "prod")
+
+
+MATRIX_LIMIT = 256  # GitHub runs at most 256 jobs from one matrix
+
+
+def waves(catalog_targets: list[tuple[str, str, str]], max_jobs: int = MATRIX_LIMIT) -> dict:
+    """The job matrix cut into waves for a rollout across runners: wave *i* holds every customer's *i*-th
+    environment (file order), so each customer's staging is applied a whole wave before its production.
+    A wave bigger than ``max_jobs`` (GitHub's matrix limit) becomes several consecutive waves.
+
+    Each entry names the environment it must wait for (``after``, empty for a customer's first) and whether
+    it is a production environment.  ``{"count": N, "waves": [{"include": [...]}, ...]}``.
+    """
+    by_position: list[list[dict]] = []
+    previous: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for customer, environment, tool in catalog_targets:
+        position = seen[customer] = seen.get(customer, -1) + 1
+        while len(by_position) <= position:
+            by_position.append([])
+        by_position[position].append({"customer": customer, "environment": environment, "tool": tool,
+                                      "after": previous.get(customer, ""), "production": environment in PRODUCTION_ENVIRONMENTS})
+        previous[customer] = environment
+    out = [{"include": entries[i:i + max_jobs]} for entries in by_position for i in range(0, len(entries), max_jobs)]
+    return {"count": len(out), "waves": out}
+
+
+def result_file(customer: str, environment: str) -> str:
+    """The file a rollout job writes its ``--json`` result to (``_`` is in no customer id or environment name)."""
+    return f"{customer}_{environment}.json"
+
+
+def stack_results(results_dir: Path) -> dict[tuple[str, str], dict]:
+    """The per-stack results a rollout's jobs left in ``results_dir`` (``result_file`` names), by (customer, environment).
+
+    A file holding an engine error instead of a result (bad input, a crash) becomes a failed stack with its message;
+    an unreadable one too.
+    """
+    found: dict[tuple[str, str], dict] = {}
+    for path in sorted(results_dir.glob("*_*.json")) if results_dir.is_dir() else []:
+        customer, _, environment = path.stem.partition("_")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            data = {"ok": False, "message": f"unreadable result {path.name}: {type(exc).__name__}"}
+        stack = ((data.get("environments") or {}).get(environment) if isinstance(data, dict) else None)
+        if not isinstance(stack, dict) or stack.get("customer") != customer:
+            message = data.get("message") if isinstance(data, dict) else None
+            stack = {"customer": customer, "environment": environment, "stack": f"{customer}/{environment}", "tool": "-",
+                     "operation": "up", "status": "failed", "changes": dict.fromkeys(("create", "update", "delete", "replace", "same"), 0),
+                     "outputs": {}, "resources": [], "error": str(message or "the job printed no result"), "duration_s": 0.0, "details": {}}
+        found[(customer, environment)] = stack
+    return found
+
+
+NO_RESULT = ("no result: its job did not finish (cancelled, its approval was rejected or timed out, "
+             "or it failed before the engine ran); see the workflow run")
+
+
+def fleet_from_results(operation: str, expected: list[tuple[str, str, str]], results: dict[tuple[str, str], dict],
+                       parallel: int = 0) -> FleetResult:
+    """One ``FleetResult`` from per-stack results (one job per customer × environment), in ``expected``'s order.
+
+    A stack of ``expected`` without a result is failed with ``NO_RESULT``: the rollout did not complete there.
+    """
+    runs: dict[str, CustomerRun] = {}
+    for customer, environment, tool in expected:
+        stack = results.get((customer, environment)) or {
+            "customer": customer, "environment": environment, "stack": f"{customer}/{environment}", "tool": tool, "operation": operation,
+            "status": "failed", "changes": dict.fromkeys(("create", "update", "delete", "replace", "same"), 0), "outputs": {},
+            "resources": [], "error": NO_RESULT, "duration_s": 0.0, "details": {}}
+        run = runs.setdefault(customer, CustomerRun(customer, 0, {"customer": customer, "operation": operation, "ok": True, "environments": {}}))
+        run.result["environments"][environment] = stack  # type: ignore[index]
+        run.duration_s += float(stack.get("duration_s") or 0)
+        if stack["status"] == "failed":
+            run.exit_code = 1
+            run.result["ok"] = False  # type: ignore[index]
+        elif stack["status"] == "skipped":
+            run.result["ok"] = False  # type: ignore[index]
+    return FleetResult(operation=operation, parallel=parallel, runs=list(runs.values()),
+                       duration_s=sum(r.duration_s for r in runs.values()))

@@ -1,4 +1,8 @@
-"""``engine matrix``: a GitHub Actions job matrix (customer × environment) to fan out across runners."""
+"""``engine matrix``: a GitHub Actions job matrix (customer × environment) to fan out across runners.
+
+``--waves``: the same jobs cut into waves by position in each customer's file (``fanout.waves``), so a
+rollout across runners applies every customer's environments in order.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from engine.commands.selection import select_customers
 from engine.wiring import Wiring
 
 
-def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, changed_from: Path | None, environments: tuple[str, ...]) -> Outcome:
+def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, changed_from: Path | None, environments: tuple[str, ...],
+        waves: bool = False) -> Outcome:
     engine = w.engine()
     names = select_customers(engine, customers, all_customers, changed_from)
-    data = fanout.matrix([(t.customer, t.environment, t.tool) for t in engine.plan_many(names, list(environments) or None)])
+    targets = [(t.customer, t.environment, t.tool) for t in engine.plan_many(names, list(environments) or None)]
+    data = fanout.waves(targets) if waves else fanout.matrix(targets)
     return Outcome(data, to_json(data, compact=True))

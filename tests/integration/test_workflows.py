@@ -22,13 +22,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine import toolchain
+from engine import fanout, toolchain
+from engine.config import MAX_NETWORK_SLOT
 from engine.errors import ToolchainError
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted([*REPO.glob(".github/workflows/*.yml"), *REPO.glob("templates/customer/.github/workflows/*.yml")])
 ACTIONS = sorted(REPO.glob(".github/actions/*/action.yml"))
 SHA_PIN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+STAGES = MAX_NETWORK_SLOT + 1  # infra-deploy's stage jobs (a customer file has at most this many environments) and provider-rollout's waves
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,11 @@ def test_the_expected_workflows_exist():
     names = {p.relative_to(REPO).as_posix() for p in WORKFLOWS}
     assert names == {
         ".github/workflows/infra-deploy.yml",
+        ".github/workflows/apply-environment.yml",
+        ".github/workflows/provider-rollout.yml",
+        ".github/workflows/rollout-apply.yml",
         ".github/workflows/drift-detection.yml",
+        ".github/workflows/compliance.yml",
         "templates/customer/.github/workflows/trigger-infra.yml",
         "templates/customer/.github/workflows/wait-for-infra.yml",
     }
@@ -173,20 +179,15 @@ def test_manager_deploy_workflow_shape():
     assert triggers["repository_dispatch"]["types"] == ["infra-change"]
     assert set(triggers["workflow_dispatch"]["inputs"]) == {"customer", "sha", "pr", "environment", "mode", "signature"}
     jobs = doc["jobs"]
-    assert set(jobs) == {"plan", "apply-staging", "apply-production"}
-    assert jobs["apply-staging"]["environment"] == "staging"
-    assert jobs["apply-production"]["environment"] == "production"
-    assert "apply-staging" in jobs["apply-production"]["needs"]
-    for name in ("apply-staging", "apply-production"):
-        group = jobs[name]["concurrency"]["group"]
-        assert "customer" in group and group.endswith(name.split("-", 1)[1]), group
-        assert jobs[name]["concurrency"]["cancel-in-progress"] is False
-    runs = [s["run"] for j in jobs.values() for s in j["steps"] if "run" in s]
-    assert all('engine event "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH"' in r for r in runs)
-    # every engine step can verify dispatch signatures: the whole table through env:, no event data picks a secret
-    engine_steps = [s for j in jobs.values() for s in j["steps"] if "engine event" in s.get("run", "")]
-    assert len(engine_steps) == 3
-    assert all(s["env"]["ENGINE_DISPATCH_SECRETS"] == "${{ secrets.ENGINE_DISPATCH_SECRETS }}" for s in engine_steps)
+    assert set(jobs) == {"plan", *(f"stage-{i}" for i in range(1, STAGES + 1))}
+    runs = [s["run"] for s in jobs["plan"]["steps"] if "run" in s]
+    assert 'engine event "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH" --mode plan' in runs[0]
+    # every engine event step can verify dispatch signatures: the whole table through env:, no event data picks a secret
+    (plan_step,) = [s for s in jobs["plan"]["steps"] if "engine event" in s.get("run", "")]
+    assert plan_step["env"]["ENGINE_DISPATCH_SECRETS"] == "${{ secrets.ENGINE_DISPATCH_SECRETS }}"
+    (apply_step,) = [s for s in _load(REPO / ".github/workflows/apply-environment.yml")["jobs"]["apply"]["steps"] if "engine event" in s.get("run", "")]
+    assert 'engine event "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH" --mode apply --env "$ENVIRONMENT"' in apply_step["run"]
+    assert apply_step["env"]["ENGINE_DISPATCH_SECRETS"] == "${{ secrets.ENGINE_DISPATCH_SECRETS }}"
 
 
 def test_customer_trigger_skips_forks_and_sends_everything_through_env():
@@ -294,3 +295,254 @@ def test_with_credentials_rejects_bad_passphrase_table_without_echoing_it(tmp_pa
     proc = subprocess.run([sys.executable, str(REPO / ".github/scripts/with_credentials.py"), "true"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2 and "::error" in proc.stdout and "s3cret" not in proc.stdout + proc.stderr
+
+
+# -- every environment, in file order (infra-deploy.yml → apply-environment.yml) ---------------------------------
+
+
+def _if(job: dict) -> str:
+    cond = str(job.get("if", ""))
+    return cond[3:-2].strip() if cond.startswith("${{") else cond
+
+
+def test_deploy_applies_every_environment_of_the_file_one_stage_after_another():
+    jobs = _load(REPO / ".github/workflows/infra-deploy.yml")["jobs"]
+    plan = jobs["plan"]
+    assert plan["outputs"] == {"stages": "${{ steps.environments.outputs.stages }}", "count": "${{ steps.environments.outputs.count }}"}
+    (step,) = [s for s in plan["steps"] if s.get("id") == "environments"]
+    assert step["if"] == "(github.event.client_payload.mode || inputs.mode) == 'apply'"  # plans apply nothing
+    assert 'engine environments "$CUSTOMER" --at "$SHA" ${ENVIRONMENT:+--env "$ENVIRONMENT"}' in step["run"]
+    assert step["env"]["CUSTOMER"] == "${{ github.event.client_payload.customer || inputs.customer }}"
+    assert step["env"]["STAGES"] == str(STAGES)
+    assert plan["steps"].index(step) > next(i for i, s in enumerate(plan["steps"]) if "engine event" in s.get("run", ""))  # after the event is accepted
+    for i in range(1, STAGES + 1):
+        stage = jobs[f"stage-{i}"]
+        assert stage["uses"] == "./.github/workflows/apply-environment.yml" and stage["secrets"] == "inherit"
+        # stage i waits for stage i-1 to SUCCEED (the implicit success(): no always()/!cancelled()), so the first failure
+        # or rejected approval stops the rest, as `engine up` does; it exists only when the file has i environments
+        assert stage["needs"] == ("plan" if i == 1 else ["plan", f"stage-{i - 1}"])
+        assert _if(stage) == f"needs.plan.outputs.count >= {i}"
+        assert stage["with"] == {"customer": "${{ github.event.client_payload.customer || inputs.customer }}",
+                                 "environment": f"${{{{ fromJSON(needs.plan.outputs.stages)[{i - 1}].environment }}}}",
+                                 "production": f"${{{{ fromJSON(needs.plan.outputs.stages)[{i - 1}].production }}}}"}
+        assert stage["permissions"] == {"contents": "read", "id-token": "write", "actions": "read"}
+
+
+def _apply_job(name: str) -> dict:
+    doc = _load(REPO / f".github/workflows/{name}")
+    assert set(doc.get("on", doc.get(True))) == {"workflow_call"}
+    (job,) = doc["jobs"].values()
+    return job
+
+
+@pytest.mark.parametrize("name", ["apply-environment.yml", "rollout-apply.yml"])
+def test_each_stack_is_applied_in_its_own_github_environment_one_writer_at_a_time(name):
+    job = _apply_job(name)
+    assert job["environment"] == "${{ inputs.environment }}"  # required reviewers and environment secrets, per environment
+    # the same group in both workflows: a customer's deploy and a provider rollout never write one stack at once
+    assert job["concurrency"] == {"group": "infra-${{ inputs.customer }}-${{ inputs.environment }}", "cancel-in-progress": False}
+    names = [s.get("name") or s.get("uses") for s in job["steps"]]
+    guard = next(s for s in job["steps"] if s.get("run") == "bash .github/scripts/require_reviewers.sh")
+    assert guard["if"] == "inputs.production" and guard["env"]["ENVIRONMENT"] == "${{ inputs.environment }}"
+    engine_step = next(i for i, s in enumerate(job["steps"]) if ".venv/bin/engine" in s.get("run", ""))
+    assert names.index(guard["name"]) < engine_step  # production without reviewers is refused before the engine runs
+    assert job["permissions"]["actions"] == "read"
+
+
+# -- provider-side rollout (provider-rollout.yml → rollout-apply.yml) ---------------------------------------------
+
+
+def test_provider_rollout_plans_pull_requests_and_applies_merges_in_waves():
+    doc = _load(REPO / ".github/workflows/provider-rollout.yml")
+    triggers = doc.get("on", doc.get(True))
+    watched = ["programs/**", "terraform/**", "ansible/**", "stacks/**", "policy/**"]
+    assert triggers["pull_request"]["paths"] == watched and triggers["push"]["paths"] == watched
+    assert triggers["push"]["branches"] == ["main"]
+    jobs = doc["jobs"]
+    assert set(jobs) == {"plan", "changes", "summary", *(f"wave-{i}" for i in range(1, STAGES + 1))}
+
+    plan = jobs["plan"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in plan["if"]  # forks have no secrets
+    (run,) = [s["run"] for s in plan["steps"] if "engine rollout plan" in s.get("run", "")]
+    assert '--changed-from "$RUNNER_TEMP/changed.txt" --pr "$PR"' in run
+    assert next(s for s in plan["steps"] if "engine rollout plan" in s.get("run", ""))["env"]["PR"] == "${{ github.event.pull_request.number }}"
+    assert plan["steps"][0]["with"]["fetch-depth"] == 0
+
+    (waves_step,) = [s for s in jobs["changes"]["steps"] if s.get("id") == "waves"]
+    assert 'engine matrix --changed-from "$RUNNER_TEMP/changed.txt" --waves' in waves_step["run"]
+    assert waves_step["env"]["WAVE_JOBS"] == str(STAGES)
+    for i in range(1, STAGES + 1):
+        wave = jobs[f"wave-{i}"]
+        assert wave["uses"] == "./.github/workflows/rollout-apply.yml"
+        assert wave["needs"] == ("changes" if i == 1 else ["changes", f"wave-{i - 1}"])
+        # a failed job stops only its own customer: the next wave still runs for everybody else
+        assert _if(wave) == ("needs.changes.outputs.count >= 1" if i == 1 else f"!cancelled() && needs.changes.outputs.count >= {i}")
+        strategy = wave["strategy"]
+        assert strategy["fail-fast"] is False and isinstance(strategy["max-parallel"], int) and 1 <= strategy["max-parallel"] <= 20
+        assert strategy["matrix"] == f"${{{{ fromJSON(needs.changes.outputs.waves).waves[{i - 1}] }}}}"
+        assert wave["with"] == {"customer": "${{ matrix.customer }}", "environment": "${{ matrix.environment }}",
+                                "after": "${{ matrix.after }}", "production": "${{ matrix.production }}"}
+
+    summary = jobs["summary"]
+    assert summary["needs"] == ["changes", *(f"wave-{i}" for i in range(1, STAGES + 1))]
+    assert _if(summary).startswith("always()")  # the comment says who failed and what did not run, whatever happened
+    (report,) = [s["run"] for s in summary["steps"] if "engine rollout report" in s.get("run", "")]
+    assert '--results "$RUNNER_TEMP/results"' in report and '${pr:+--pr "$pr"}' in report
+    download = next(s for s in summary["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@"))
+    assert download["with"]["pattern"] == "rollout_*" and download["with"]["merge-multiple"] is True
+
+
+def test_a_rollout_job_hands_its_result_to_the_next_environment_and_the_summary():
+    job = _apply_job("rollout-apply.yml")
+    download = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@"))
+    upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert download["with"]["pattern"] == "rollout_${{ inputs.customer }}_${{ inputs.after }}" and download["if"] == "inputs.after != ''"
+    assert upload["with"]["name"] == "rollout_${{ inputs.customer }}_${{ inputs.environment }}" and upload["with"]["overwrite"] is True
+    assert upload["if"] == "${{ !cancelled() }}"  # a failed apply's result is kept too: the summary names it
+    (run,) = [s["run"] for s in job["steps"] if "engine rollout apply" in s.get("run", "")]
+    assert 'engine rollout apply "$CUSTOMER" --env "$ENVIRONMENT" ${AFTER:+--after "$AFTER"}' in run
+    assert '--results "$RUNNER_TEMP/previous"' in run
+    # the file name the engine reads results by (fanout.result_file)
+    assert '"$RUNNER_TEMP/result/${CUSTOMER}_${ENVIRONMENT}.json"' in run and fanout.result_file("acme", "staging") == "acme_staging.json"
+
+
+# -- schedules: compliance daily, drift remediates opted-in tenants -----------------------------------------------
+
+
+def test_drift_workflow_remediates_tenants_that_opted_in():
+    (job,) = _load(REPO / ".github/workflows/drift-detection.yml")["jobs"].values()
+    (run,) = [s["run"] for s in job["steps"] if "engine drift" in s.get("run", "")]
+    assert 'engine drift --all --shard "$SHARD/4" --remediate --report github --json' in run
+
+
+def _run_compliance_step(tmp_path: Path, engine_exit: int, **env: str) -> tuple[subprocess.CompletedProcess, list[str], str]:
+    """The compliance step's script with bash; `python3` (with_credentials.py → the engine) replaced by a recorder."""
+    doc = _load(REPO / ".github/workflows/compliance.yml")
+    (job,) = doc["jobs"].values()
+    (step,) = [s for s in job["steps"] if "engine compliance" in s.get("run", "")]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    report = {"repositories": [{"repository": "acme-org/shop", "customer": "acme", "state": "drifted",
+                                "findings": [{"property": "terraform_version"}], "remediated": []}]}
+    (bin_dir / "python3").write_text(
+        "#!/usr/bin/env bash\nprintf '%s\\0' \"$@\" > \"$ARGS\"\n"
+        f"[ \"$2\" = --output ] && printf '%s' '{json.dumps(report)}' > \"$3\"\nexit {engine_exit}\n")
+    (bin_dir / "python3").chmod(0o755)
+    summary = tmp_path / "summary.md"
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ARGS": str(tmp_path / "args"), "RUNNER_TEMP": str(tmp_path),
+                               "GITHUB_STEP_SUMMARY": str(summary), "HOME": str(tmp_path), "SOURCE": "", "REMEDIATE": "", **env})
+    args = (tmp_path / "args").read_text().split("\0")[:-1] if (tmp_path / "args").exists() else []
+    return proc, args, summary.read_text() if summary.exists() else ""
+
+
+def test_compliance_runs_daily_and_remediates_only_where_the_provider_enables_it(tmp_path):
+    doc = _load(REPO / ".github/workflows/compliance.yml")
+    triggers = doc.get("on", doc.get(True))
+    assert set(triggers) == {"schedule", "workflow_dispatch"} and len(triggers["schedule"]) == 1
+    (job,) = doc["jobs"].values()
+    (step,) = [s for s in job["steps"] if "engine compliance" in s.get("run", "")]
+    assert step["env"]["REMEDIATE"] == "${{ vars.COMPLIANCE_REMEDIATE }}"
+
+    proc, args, summary = _run_compliance_step(tmp_path, 0)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert args[args.index(".venv/bin/engine"):] == [".venv/bin/engine", "compliance", "--json"]  # policy only, no writes
+    proc, args, summary = _run_compliance_step(tmp_path, 0, SOURCE="https://cmdb.example/export.csv", REMEDIATE="true")
+    assert args[args.index(".venv/bin/engine"):] == [".venv/bin/engine", "compliance", "--json", "--source", "https://cmdb.example/export.csv",
+                                                     "--remediate"]
+    assert "| acme-org/shop | acme | drifted | terraform_version |  |" in summary  # reported like drift: the job summary
+
+
+@pytest.mark.parametrize("engine_exit, job_exit, annotation", [(3, 0, "::warning title=Property drift::"),
+                                                               (1, 1, "::error title=Compliance check failed::"),
+                                                               (2, 2, "::error title=Compliance check failed::")])
+def test_compliance_exit_codes_become_a_warning_or_a_failure(tmp_path, engine_exit, job_exit, annotation):
+    proc, _args, _summary = _run_compliance_step(tmp_path, engine_exit)
+    assert proc.returncode == job_exit and annotation in proc.stdout, proc.stdout + proc.stderr
+
+
+# -- the scripts the workflows call ------------------------------------------------------------------------------
+
+
+def test_the_shell_scripts_pass_shellcheck(lint_env):
+    scripts = sorted(REPO.glob(".github/scripts/*.sh"))
+    assert {p.name for p in scripts} == {"require_reviewers.sh", "changed_files.sh"}
+    proc = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True, env=lint_env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _require_reviewers(tmp_path: Path, answer: dict | None, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """require_reviewers.sh with `gh` replaced: it prints ``answer`` (None: the API call fails)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    reply = "exit 1" if answer is None else f"printf '%s' '{json.dumps(answer)}'"
+    (bin_dir / "gh").write_text(f"#!/usr/bin/env bash\nprintf '%s\\0' \"$@\" >> \"$GH_ARGS\"\n{reply}\n")
+    (bin_dir / "gh").chmod(0o755)
+    calls = tmp_path / "gh-args"
+    proc = subprocess.run(["bash", str(REPO / ".github/scripts/require_reviewers.sh")], capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GH_ARGS": str(calls), "GITHUB_REPOSITORY": "provider/manager",
+                               "ENVIRONMENT": "production", **env})
+    return proc, (calls.read_text().split("\0")[:-1] if calls.exists() else [])
+
+
+REVIEWED = {"name": "production", "protection_rules": [
+    {"id": 1, "node_id": "x", "type": "wait_timer", "wait_timer": 5},
+    {"id": 2, "node_id": "y", "type": "required_reviewers", "prevent_self_review": True,
+     "reviewers": [{"type": "Team", "reviewer": {"slug": "platform"}}]}]}
+
+
+def test_production_with_required_reviewers_goes_ahead(tmp_path):
+    proc, calls = _require_reviewers(tmp_path, REVIEWED)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert calls == ["api", "repos/provider/manager/environments/production"]
+
+
+@pytest.mark.parametrize("answer", [{"name": "production", "protection_rules": []},  # GitHub created it on first use: unprotected
+                                    {"name": "production"},
+                                    {"name": "production", "protection_rules": [{"type": "required_reviewers", "reviewers": []}]},
+                                    None])  # the rules cannot be read
+def test_production_without_required_reviewers_is_refused(tmp_path, answer):
+    proc, _calls = _require_reviewers(tmp_path, answer)
+    assert proc.returncode == 1
+    assert "::error title=Production" in proc.stdout
+
+
+def test_the_provider_may_accept_unreviewed_production_explicitly(tmp_path):
+    proc, calls = _require_reviewers(tmp_path, {"name": "production", "protection_rules": []}, ALLOW_UNREVIEWED_PRODUCTION="true")
+    assert proc.returncode == 0 and calls == [] and "::warning title=Unreviewed production::" in proc.stdout
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True, env=env).stdout.strip()
+
+
+def test_changed_files_are_the_changes_since_the_base(tmp_path):
+    repo = tmp_path / "manager"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    for path in ("stacks/acme.yml", "programs/local/__main__.py", "README.md"):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text("v1\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "base")
+    base = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-q", "-b", "change")
+    (repo / "programs/local/__main__.py").write_text("v2\n")
+    _git(repo, "commit", "-q", "-am", "change a program")
+    _git(repo, "checkout", "-q", "main")
+    (repo / "README.md").write_text("v2\n")  # main moved on meanwhile: not part of the change
+    _git(repo, "commit", "-q", "-am", "docs")
+    _git(repo, "checkout", "-q", "change")
+    script = str(REPO / ".github/scripts/changed_files.sh")
+    out = tmp_path / "changed.txt"
+    proc = subprocess.run(["bash", script, _git(repo, "rev-parse", "main"), "HEAD", str(out)], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().splitlines() == ["programs/local/__main__.py"]
+    proc = subprocess.run(["bash", script, base, "HEAD", str(out)], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert out.read_text().splitlines() == ["programs/local/__main__.py"]
+    for unusable in ("0" * 40, "", "1234567" * 5 + "12345"):  # a new branch, no base, a base this clone does not have
+        proc = subprocess.run(["bash", script, unusable, "HEAD", str(out)], cwd=repo, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "::warning title=No base commit::" in proc.stdout
+        assert sorted(out.read_text().splitlines()) == ["README.md", "programs/local/__main__.py", "stacks/acme.yml"]  # everything counts
