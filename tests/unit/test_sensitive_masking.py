@@ -244,7 +244,7 @@ def _paths(value, prefix=()):
     return out
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(plan=plans())
 def test_no_sensitive_value_reaches_any_output_whatever_the_marker_shape(plan):
     text = everything_rendered(plan)
