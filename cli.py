@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 
 from engine import process
-from engine.commands import (Outcome, compliance, drift, environments, event, history, listing, matrix, operate, plan_targets, rollout,
-                             to_json, tools, unlock, validate)
+from engine.commands import (Outcome, compliance, drift, environments, event, history, listing, matrix, not_applied, operate, plan_targets,
+                             rollout, to_json, tools, unlock, validate)
 from engine.errors import EngineError
 from engine.untrusted import escape_lines
 from engine.wiring import Wiring
@@ -128,6 +128,11 @@ COMMANDS = {
     "environments": (environments.run, True, [CUSTOMER, ENV, opt("--at", metavar="SHA", help="Read the customer file at this commit of the "
                                                                       "customer's repository (GitHub API; empty = its default branch).")],
                      "Print the customer's environments in file order as JSON (the deploy workflow's stages)."),
+    "not-applied": (not_applied.run, True, [CUSTOMER, opt("--env", "environments", multiple=True, required=True, metavar="ENV",
+                                                          help="An environment that was not applied (repeatable)."), JSON, DRY_RUN,
+                                            opt("--at", default="", metavar="SHA", help="The customer's commit (empty = its default branch's head)."),
+                                            opt("--reason", required=True, help="Why: shown as the status description \"not run: REASON\".")],
+                    "Report environments a deploy did not apply: commit status infra/<env> = error, so nothing waits for them."),
     "history": (history.run, True, [MAYBE_CUSTOMER, JSON, opt("--env", "environment", metavar="ENV", help="Only this environment."),
                                     opt("--limit", type=click.IntRange(1, 10000), default=20, show_default=True, help="At most this many runs.")],
                 "Recorded operations, newest first ($ENGINE_HOME/history.sqlite3, or ENGINE_HISTORY_URL)."),

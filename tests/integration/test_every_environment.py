@@ -122,3 +122,25 @@ def test_a_customer_with_only_development_deploys(loop):
     assert deployment["environment"] == "development" and deployment["statuses"][-1]["state"] == "success"
     assert (cli.home / "local-cloud/solo/development/network").is_dir()
     assert not (cli.home / "local-cloud/solo/staging").exists()
+
+
+def test_a_failed_environment_stops_the_stages_after_it_and_they_are_reported_not_run(loop):
+    cli, server, tmp = loop
+    event = dispatch(tmp, "apply.json", "acme", MERGED, "apply")
+    cli("event", "repository_dispatch", event, "--mode", "plan", check=0)
+    stages = [s["environment"] for s in json.loads(cli("environments", "acme", "--at", MERGED, check=0).stdout)["stages"]]
+    blocker = cli.home / "local-cloud/acme/staging/network"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    assert cli("event", "repository_dispatch", event, "--mode", "apply", "--env", stages[0]).code == 0
+    assert cli("event", "repository_dispatch", event, "--mode", "apply", "--env", stages[1]).code == 1  # stage 2 fails: stage 3 is skipped
+    waiting = [s for s in server.statuses("acme-org", "app", MERGED) if s["context"] == "infra/production"][-1]
+    assert waiting["state"] == "pending"  # what a customer's wait-for-infra would wait on forever
+    # the not-applied job (the environments after the first one not applied, as infra-deploy.yml computes them)
+    cli("not-applied", "acme", "--at", MERGED, "--env", stages[2], "--reason", f"{stages[1]} was not applied", check=0)
+    final = {e: [s for s in server.statuses("acme-org", "app", MERGED) if s["context"] == f"infra/{e}"][-1] for e in stages}
+    assert [final[e]["state"] for e in stages] == ["success", "failure", "error"]
+    assert final["production"]["description"] == "not run: staging was not applied"
+    assert final["production"]["target_url"] == "https://github.example/provider/manager/actions/runs/99"
+    assert [d["environment"] for d in server.deployments("acme-org", "app")] == ["development", "staging"]
+    assert not (cli.home / "local-cloud/acme/production").exists()

@@ -179,7 +179,7 @@ def test_manager_deploy_workflow_shape():
     assert triggers["repository_dispatch"]["types"] == ["infra-change"]
     assert set(triggers["workflow_dispatch"]["inputs"]) == {"customer", "sha", "pr", "environment", "mode", "signature"}
     jobs = doc["jobs"]
-    assert set(jobs) == {"plan", *(f"stage-{i}" for i in range(1, STAGES + 1))}
+    assert set(jobs) == {"plan", *(f"stage-{i}" for i in range(1, STAGES + 1)), "not-applied"}
     runs = [s["run"] for s in jobs["plan"]["steps"] if "run" in s]
     assert 'engine event "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH" --mode plan' in runs[0]
     # every engine event step can verify dispatch signatures: the whole table through env:, no event data picks a secret
@@ -546,3 +546,73 @@ def test_changed_files_are_the_changes_since_the_base(tmp_path):
         proc = subprocess.run(["bash", script, unusable, "HEAD", str(out)], cwd=repo, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "::warning title=No base commit::" in proc.stdout
         assert sorted(out.read_text().splitlines()) == ["README.md", "programs/local/__main__.py", "stacks/acme.yml"]  # everything counts
+
+
+# -- what the deploy did not apply is reported, as `engine up` reports it -----------------------------------------
+
+
+def _not_applied_job() -> dict:
+    return _load(REPO / ".github/workflows/infra-deploy.yml")["jobs"]["not-applied"]
+
+
+def _left(tmp_path: Path, needs: dict, environments: list[str]) -> dict[str, str]:
+    """The not-applied job's first step, run with bash: what it decides from the stages' results."""
+    (step,) = [s for s in _not_applied_job()["steps"] if s.get("id") == "left"]
+    out = tmp_path / "output"
+    out.write_text("")
+    stages = [{"environment": e, "after": "", "production": e == "production"} for e in environments]
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(out), "NEEDS": json.dumps(needs), "STAGES": json.dumps(stages)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dict(line.split("=", 1) for line in out.read_text().splitlines())
+
+
+def _needs(*stages: tuple[str, str | None]) -> dict:
+    needs = {"plan": {"result": "success", "outputs": {"count": str(len(stages))}}}
+    for i, (result, started) in enumerate(stages, start=1):
+        needs[f"stage-{i}"] = {"result": result, "outputs": {"started": started} if started else {}}
+    return needs
+
+
+THREE_ENVS = ["development", "staging", "production"]
+
+
+def test_a_complete_deploy_leaves_nothing_to_report(tmp_path):
+    assert _left(tmp_path, _needs(("success", "true"), ("success", "true"), ("success", "true")), THREE_ENVS)["first"] == ""
+
+
+def test_after_a_failed_stage_the_later_environments_are_reported_not_run(tmp_path):
+    left = _left(tmp_path, _needs(("success", "true"), ("failure", "true"), ("skipped", None)), THREE_ENVS)
+    # staging's engine ran and reported its failure itself; production is the one nobody would report
+    assert left == {"first": "staging", "result": "failure", "unreported": "false", "rest": "production"}
+
+
+def test_a_stage_that_never_reached_the_engine_is_reported_too(tmp_path):
+    rejected = _left(tmp_path, _needs(("success", "true"), ("success", "true"), ("failure", None)), THREE_ENVS)
+    assert rejected == {"first": "production", "result": "failure", "unreported": "true", "rest": ""}  # approval rejected
+    cancelled = _left(tmp_path, _needs(("cancelled", None), ("skipped", None), ("skipped", None)), THREE_ENVS)
+    assert cancelled == {"first": "development", "result": "cancelled", "unreported": "true", "rest": "staging production"}
+
+
+def test_the_not_applied_job_runs_whatever_happened_and_reports_through_the_engine(tmp_path):
+    job = _not_applied_job()
+    assert job["needs"] == ["plan", *(f"stage-{i}" for i in range(1, STAGES + 1))]
+    assert _if(job) == "always() && needs.plan.result == 'success' && needs.plan.outputs.count >= 1"
+    (step,) = [s for s in job["steps"] if "engine not-applied" in s.get("run", "")]
+    assert step["env"]["CUSTOMER"] == "${{ github.event.client_payload.customer || inputs.customer }}"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text("#!/usr/bin/env bash\nprintf '%s\\0' \"$@\" >> \"$ARGS\"\nprintf '\\n' >> \"$ARGS\"\n")
+    (bin_dir / "python3").chmod(0o755)
+    args = tmp_path / "args"
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ARGS": str(args), "CUSTOMER": "acme", "SHA": "4" * 40,
+                               "FIRST": "development", "RESULT": "cancelled", "UNREPORTED": "true", "REST": "staging production"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = [line.split("\0")[:-1] for line in args.read_text().splitlines()]
+    engine = [call[call.index(".venv/bin/engine") + 1:] for call in calls]
+    assert engine == [
+        ["not-applied", "acme", "--at", "4" * 40, "--env", "development", "--reason",
+         "its job did not reach the engine (cancelled): approval rejected or timed out, production without required reviewers, or cancelled"],
+        ["not-applied", "acme", "--at", "4" * 40, "--env=staging", "--env=production", "--reason", "development was not applied"],
+    ]
