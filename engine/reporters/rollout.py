@@ -114,7 +114,8 @@ def render_details(fleet: FleetResult, *, mode: str, run_url: str | None, limit:
             continue
         for s in run.stacks:
             text = render_comment(StackResult.from_dict(s), mode="plan" if mode == "plan" else "apply", sha=None, run_url=run_url, now="-")
-            text = text.split("\n", 1)[1] if text.startswith("<!--") else text  # the hidden marker is for comments only
+            # the hidden marker and the "edited in place" footer belong to comments, not to a job summary
+            text = "\n".join(line for line in text.split("\n")[1:] if not (line.startswith("<sub>") and "edited in place" in line))
             if size + len(text) > limit:
                 left_out.append(f"{s['customer']}/{s['environment']}")
                 continue
