@@ -34,6 +34,7 @@ from githubkit.typing import RetryOption
 
 from engine import provenance
 from engine.errors import EngineError, InputError
+from engine.untrusted import escape_inline
 
 DEFAULT_TIMEOUT = 10.0
 MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
@@ -175,6 +176,11 @@ class Settings:
             run_url=provenance.run_url(env),
         )
 
+    @property
+    def has_credentials(self) -> bool:
+        """A token, or a GitHub App id with its private key."""
+        return bool(self.token or (self.app_id and self.app_private_key))
+
 
 @dataclass
 class PlannedWrite:
@@ -221,8 +227,12 @@ class GitHubAPI:
 
     # -- reads -----------------------------------------------------------
 
+    def file_name(self, repository: str, path: str, ref: str | None) -> str:
+        """How messages name ``path`` of ``repository`` at ``ref``."""
+        return f"{repository}/{path}" + (f"@{ref[:7]}" if ref else "")
+
     @_refused_credentials_are_errors
-    def file_at(self, repository: str, path: str, ref: str) -> bytes | None:
+    def file_at(self, repository: str, path: str, ref: str | None) -> bytes | None:
         """A file's bytes at ``ref``, or None when it does not exist there."""
         owner, name = repository.split("/", 1)
         try:
@@ -291,7 +301,7 @@ class GitHubAPI:
         if self.dry_run:
             planned = PlannedWrite(method, path, body)
             self.planned.append(planned)
-            self.out.write(f"[dry-run] would {planned.describe()}\n")
+            self.out.write(f"[dry-run] would {escape_inline(planned.describe())}\n")  # bodies carry customer text
             return None
         return call(self.client(repository))
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from engine import dry_run as dry_run_mod
 from engine.catalog import Tenant
 from pydantic import ValidationError
 
@@ -32,7 +33,8 @@ from engine.events import DISPATCHES, RunRequest
 from engine.github import GitHubAPI
 from engine.operations import Engine
 from engine.reporters.github import Feedback
-from engine.results import RunResult
+from engine.dry_run import DryRunViolation
+from engine.results import Operation, RunResult
 from engine.stream import StackDone
 
 
@@ -41,11 +43,15 @@ class TriggerOutcome:
     request: RunRequest
     result: RunResult
     feedback: Feedback
+    dry_run: dict | None = None  # a dry run: what ran instead, what a real run would refuse, apply and write
 
     def to_dict(self) -> dict:
-        return {**self.result.to_dict(), "request": self.request.to_dict(), "feedback": {
+        data = {**self.result.to_dict(), "request": self.request.to_dict(), "feedback": {
             "repository": self.feedback.repository, "failed_calls": self.feedback.log,
             "dry_run_writes": [w.describe() for w in self.feedback.api.planned]}}
+        if self.dry_run is not None:
+            data["dry_run"] = {**self.dry_run, "would_write": {**self.dry_run["would_write"], "github": data["feedback"]["dry_run_writes"]}}
+        return data
 
 
 def _property_value(name: str, value: object) -> object:
@@ -75,7 +81,8 @@ def remote_tenant(api: GitHubAPI, record: TenantRecord, ref: str | None = None) 
     """The tenant with its customer file read from its repository (default branch unless ``ref``)
     and its custom properties applied.  Raises ``ConfigError`` naming the file, line and key."""
     record = apply_custom_properties(record, api.custom_properties(record.repository))
-    shown = f"{record.repository}/{record.config_path}" + (f"@{ref[:7]}" if ref else "")
+    # the offline stand-in names the file in the local checkout; any other API the way GitHubAPI does
+    shown = getattr(api, "file_name", lambda *where: GitHubAPI.file_name(api, *where))(record.repository, record.config_path, ref)
     raw = api.file_at(record.repository, record.config_path, ref)
     if raw is None:
         raise ConfigError([Problem(shown, None, "<document>", "file not found in the repository" + (" at this commit" if ref else ""))])
@@ -186,14 +193,29 @@ def feedback_repository(request: RunRequest, env: Mapping[str, str] | None = Non
 
 
 def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None, *, env: Mapping[str, str] | None = None,
-           on_commit: Callable[[str], None] | None = None) -> TriggerOutcome:
-    """Run what ``request`` asks and report it.  Raises ``InputError`` for bad input (after reporting it,
-    except when the event is not authentic: then nothing at all is written).
+           on_commit: Callable[[str], None] | None = None, operation: Operation | str | None = None) -> TriggerOutcome:
+    """Run what ``request`` asks (or ``operation``) and report it.  Raises ``InputError`` for bad input (after
+    reporting it, except when the event is not authentic: then nothing at all is written).
+
+    With a dry-run ``api`` nothing may change: the operation is a preview (an apply is previewed, never run;
+    an operation that changes resources raises ``DryRunViolation``), every write is planned, and an event a
+    real run would refuse as not authentic is still previewed, the refusal reported in ``TriggerOutcome.dry_run``
+    (a dry run shows what would happen; that a real run would refuse is part of it).
 
     A manual dispatch without a commit runs the head of the customer's default branch; ``on_commit``
     is told the commit that runs once it is known (the run history records it)."""
+    dry_run = api.dry_run
+    operation = Operation(operation or (Operation.PREVIEW if dry_run else request.operation))
+    if dry_run and operation.changes_resources:
+        raise DryRunViolation(f"a dry run must not {operation} {request.customer}")
     record = engine.catalog.record(request.customer)
-    authenticate(request, record, env)
+    refusals: list[str] = []
+    try:
+        authenticate(request, record, env)
+    except InputError as exc:
+        if not dry_run:
+            raise
+        refusals.append(exc.message)
     check_request(request)
     request = resolve_commit(request, record, api)
     if on_commit is not None and request.sha:
@@ -231,7 +253,7 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
 
     unsubscribe = engine.stream.subscribe(done)  # GitHub feedback is one more subscriber of the run's events
     try:
-        result = engine.run(request.customer, request.operation, environments, tenant)
+        result = engine.run(request.customer, operation, environments, tenant)
     except BaseException as exc:
         # Nothing may stay "pending" forever: customers' wait-for-infra jobs would hang.
         reason = exc.message if isinstance(exc, InputError) else f"run aborted: {type(exc).__name__}"
@@ -241,7 +263,15 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
         raise
     finally:
         unsubscribe()
-    return TriggerOutcome(request=request, result=result, feedback=feedback)
+    if not dry_run:
+        return TriggerOutcome(request=request, result=result, feedback=feedback)
+    backends = {t.environment: t.backend_url for t in targets}
+    would_apply = [dry_run_mod.would_apply(s, backends.get(s.environment)) for s in result.stacks] if request.mode == "apply" else []
+    return TriggerOutcome(request=request, result=result, feedback=feedback, dry_run={
+        "requested": str(request.operation), "ran": str(operation),
+        "summary": f"dry run: {operation} ran instead of {request.operation}; nothing was applied and no GitHub write was made",
+        "would_refuse": refusals, "notes": list(getattr(api, "notes", [])), "would_apply": would_apply,
+        "would_write": {"state": [f"{w['stack']}: {w['state']}" for w in would_apply if "state" in w]}})
 
 
 def check_request(request: RunRequest) -> None:

@@ -49,10 +49,12 @@ class Wiring:
     catalog_root: Path
     home: EngineHome
     lock_timeout: float = 0.0
+    # --dry-run: every runner only reads and previews (engine/dry_run.py); set before the first runner is built
+    dry_run: bool = False
     stream: EventStream = field(default_factory=EventStream)
     _runners: dict[str, Runner] = field(default_factory=dict, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
-    _github: dict[bool, "GitHubAPI"] = field(default_factory=dict, repr=False)
+    _github: dict[object, "GitHubAPI"] = field(default_factory=dict, repr=False)
     _history: "Recorder | None" = field(default=None, repr=False)
 
     @classmethod
@@ -66,7 +68,12 @@ class Wiring:
         """The runner of ``tool``, built once; its binary is resolved when it first needs it."""
         if tool not in self._runners:
             build = RUNNERS.get(tool)
-            self._runners[tool] = build(self) if build else unsupported_tool(tool)
+            runner = build(self) if build else unsupported_tool(tool)
+            if self.dry_run:
+                from engine.dry_run import PreviewOnly
+
+                runner = PreviewOnly(runner, self.stream)
+            self._runners[tool] = runner
         return self._runners[tool]
 
     def step(self, name: str) -> Step:
@@ -91,7 +98,7 @@ class Wiring:
             if not catalog.stacks_dir.is_dir():
                 raise InputError(f"no tenant catalog at {catalog.stacks_dir}", hint="run from the provider repository or pass --catalog PATH")
             remote_source = None
-            if any(os.environ.get(k) for k in GITHUB_CREDENTIALS):
+            if self.has_github_credentials():
                 from engine.triggers import remote_tenant
 
                 api = self.github()
@@ -117,13 +124,26 @@ class Wiring:
 
         return Settings.from_env()
 
-    def github(self, dry_run: bool = False) -> "GitHubAPI":
-        """One GitHub client per process (per dry-run mode); closed by ``close``."""
-        if dry_run not in self._github:
-            from engine.github import GitHubAPI
+    def has_github_credentials(self) -> bool:
+        return any(os.environ.get(k) for k in GITHUB_CREDENTIALS)
 
-            self._github[dry_run] = GitHubAPI(self.github_settings(), dry_run=dry_run)
-        return self._github[dry_run]
+    def github(self, dry_run: bool = False, source: Path | None = None, head: str | None = None) -> "GitHubAPI":
+        """One GitHub client per process (per dry-run mode); closed by ``close``.
+
+        With ``source`` (a local checkout of the customer's repository): GitHub without GitHub —
+        reads from the checkout, every write planned, no credentials needed (engine/offline.py).
+        """
+        key: object = ("offline", source, head) if source is not None else dry_run
+        if key not in self._github:
+            if source is not None:
+                from engine.offline import OfflineGitHub
+
+                self._github[key] = OfflineGitHub(settings=self.github_settings(), source=source, head=head)
+            else:
+                from engine.github import GitHubAPI
+
+                self._github[key] = GitHubAPI(self.github_settings(), dry_run=dry_run)
+        return self._github[key]
 
     def close(self) -> None:
         for api in self._github.values():

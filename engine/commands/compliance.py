@@ -10,6 +10,7 @@ from pathlib import Path
 from engine import compliance as comp
 from engine.commands import Outcome
 from engine.reporters.compliance import render_console
+from engine.reporters.dry_run import render_compliance as render_dry_run
 from engine.wiring import Wiring
 
 
@@ -18,5 +19,15 @@ def run(w: Wiring, policy_path: Path | None, source: str | None, remediate: bool
     policy = comp.Policy.load(policy_path or engine.catalog.root / "policy" / "properties.yml")
     truth = comp.load_source(source) if source else None
     tenants = [(r.customer, r.repository) for r in engine.catalog.all_records()]
-    report = comp.scan(w.github(dry_run=dry_run), tenants, policy, truth, remediate, w.home.root / "audit" / "compliance.jsonl")
-    return Outcome(report.to_dict(), lambda: render_console(report), report.exit_code)
+    audit_log = w.home.root / "audit" / "compliance.jsonl"
+    report = comp.scan(w.github(dry_run=dry_run), tenants, policy, truth, remediate, audit_log)
+    data = report.to_dict()
+    if not dry_run:
+        return Outcome(data, lambda: render_console(report), report.exit_code)
+    # what a real --remediate would also have written: one audit record per repository it fixes
+    would_append = [{"repository": r.repository, "customer": r.customer,
+                     "changes": [{"property": f.property, "from": f.actual, "to": f.expected} for f in r.findings if f.expected is not None]}
+                    for r in report.repos if remediate and not r.error and any(f.expected is not None for f in r.findings)]
+    data["dry_run"] = {"remediate": remediate, "audit_log": str(audit_log), "would_append_audit": would_append,
+                       "would_write": {"github": report.planned_writes, "audit_log": len(would_append)}}
+    return Outcome(data, lambda: render_console(report) + render_dry_run(data["dry_run"]), report.exit_code)

@@ -14,6 +14,7 @@ from engine.commands.selection import select_customers
 from engine.errors import InputError
 from engine.reporters.console import ConsoleProgress
 from engine.reporters.drift import render_console, render_markdown
+from engine.reporters.dry_run import render_drift as render_dry_run
 from engine.wiring import Wiring
 
 
@@ -21,14 +22,15 @@ def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, environments
         remediate: bool, markdown: bool, report_to: str, dry_run: bool) -> Outcome:
     if all_customers == bool(customers):
         raise InputError("name customers or pass --all (not both)")
+    w.dry_run = dry_run  # checks only read; nothing is remediated (the would-be remediations are listed instead)
     engine = w.engine()
     w.stream.subscribe(ConsoleProgress(enabled=progress_wanted()))
     names = select_customers(engine, customers, all_customers, None)
     index, total = drift_mod.parse_shard(shard)
     load_errors: list = []
     targets = drift_mod.select_targets(engine, names, list(environments) or None, (index, total), load_errors)
-    report = drift_mod.scan(engine, targets, parallel=parallel, remediate=remediate,
-                            may_remediate=lambda t: engine.catalog.record(t.customer).properties.drift_auto_remediate)
+    may_remediate = lambda t: engine.catalog.record(t.customer).properties.drift_auto_remediate  # noqa: E731
+    report = drift_mod.scan(engine, targets, parallel=parallel, remediate=remediate and not dry_run, may_remediate=may_remediate)
     report.stacks += [drift_mod.StackDrift(None, r) for r in load_errors]
     report.shard = f"{index}/{total}"
     for stack in report.stacks:
@@ -39,8 +41,29 @@ def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, environments
         github = _report_to_github(w, report, dry_run)
         data["github"] = github
         warnings = [f"GitHub call failed (the scan's result is unaffected): {line}" for line in github["failed_calls"]]
-    text = (lambda: render_markdown(report)) if markdown else (lambda: render_console(report))
+    if not dry_run:
+        text = (lambda: render_markdown(report)) if markdown else (lambda: render_console(report))
+        return Outcome(data, text, report.exit_code, warnings)
+    data["dry_run"] = _held_back(report, remediate, may_remediate, report_to, data.get("github", {}).get("dry_run_writes", []))
+    planned = w.github(dry_run=True).planned if report_to == "github" else []
+    text = lambda: (render_markdown(report) if markdown else render_console(report)) + "\n" + render_dry_run(data["dry_run"], planned)  # noqa: E731
     return Outcome(data, text, report.exit_code, warnings)
+
+
+def _held_back(report: drift_mod.DriftReport, remediate: bool, may_remediate, report_to: str, github_writes: list[str]) -> dict:
+    """What a real run would have done that this dry run did not: remediations (with what each puts back) and GitHub writes."""
+    would, left = [], []
+    for stack in report.stacks:
+        if not remediate or stack.target is None or stack.state != "drifted":
+            continue
+        t = stack.target
+        if may_remediate(t):
+            would.append({"stack": t.fqn, "command": f"engine up {t.customer} --env {t.environment} --refresh",
+                          "resources": [{"name": c.urn_name, "type": c.type, "action": c.action, "diffs": c.diffs} for c in stack.result.resources]})
+        else:
+            left.append({"stack": t.fqn, "reason": f"drift_auto_remediate is not set in stacks/{t.customer}.yml"})
+    return {"remediate": remediate, "report": report_to, "would_remediate": would, "left_drifted": left,
+            "would_write": {"github": github_writes, "state": [f"{w['stack']}: the remediation's apply" for w in would]}}
 
 
 def _report_to_github(w: Wiring, report: drift_mod.DriftReport, dry_run: bool) -> dict:

@@ -9,24 +9,43 @@ from engine.catalog import check_customer_id
 from engine.commands import Outcome
 from engine.commands.operate import progress_wanted
 from engine.events import NothingToDo, load_event
+from engine.errors import InputError
 from engine.reporters.console import ConsoleProgress, render_run
+from engine.reporters.dry_run import render_event as render_dry_run
+from engine.results import Operation
 from engine.wiring import Wiring
 
 
 def run(w: Wiring, event_name: str, payload_path: Path, customer: str | None, mode: str | None,
-        environments: tuple[str, ...], dry_run: bool, lock_timeout: float = 0.0) -> Outcome:
+        environments: tuple[str, ...], dry_run: bool, lock_timeout: float = 0.0, source: Path | None = None) -> Outcome:
+    """``dry_run``: previews instead of deployments, every write printed instead of made (engine/dry_run.py);
+    ``source``: a local checkout of the customer's repository standing in for GitHub (dry runs only)."""
     w.lock_timeout = lock_timeout
+    if source is not None and not dry_run:
+        raise InputError("--source is only for --dry-run", hint="a real run reads the customer file from GitHub, at the event's commit")
     if customer is not None:
         check_customer_id(customer)
     request = load_event(event_name, payload_path, customer=customer, mode=mode, environments=environments)
     if isinstance(request, NothingToDo):  # a deleted ref, a tag, a labeled pull request…: nothing is read, run or written
         return Outcome(request.to_dict(), f"nothing to do: {request.reason}")
     triggers.check_request(request)
-    w.history.sha = request.sha
     settings = w.github_settings()
+    if dry_run and source is None and not settings.has_credentials:
+        raise InputError("--dry-run without GitHub credentials needs --source PATH (a local checkout of the customer's repository)",
+                         hint="pass --source PATH to read the customer file from PATH and the custom properties from the tenant record, "
+                              "or set ENGINE_GITHUB_TOKEN (or GITHUB_TOKEN) to read them from GitHub")
+    w.dry_run = dry_run  # every runner only reads and previews
+    w.history.sha = request.sha
     engine = w.engine()
     w.stream.subscribe(ConsoleProgress(enabled=progress_wanted()))
-    outcome = triggers.handle(request, engine, w.github(dry_run=dry_run), settings.run_url,
+    api = w.github(dry_run=dry_run, source=source, head=request.sha)
+    # the command decides what runs: under --dry-run an apply is previewed, never run
+    operation = Operation.PREVIEW if dry_run else Operation(request.operation)
+    outcome = triggers.handle(request, engine, api, settings.run_url, operation=operation,
                               on_commit=lambda sha: setattr(w.history, "sha", sha))
     warnings = [f"GitHub feedback call failed (the run's result is unaffected): {line}" for line in outcome.feedback.log]
-    return Outcome(outcome.to_dict(), lambda: render_run(outcome.result), outcome.result.exit_code, warnings)
+    if outcome.dry_run is None:
+        return Outcome(outcome.to_dict(), lambda: render_run(outcome.result), outcome.result.exit_code, warnings)
+    warnings += [f"a real run would refuse this event: {refusal}" for refusal in outcome.dry_run["would_refuse"]]
+    text = lambda: render_run(outcome.result) + "\n" + render_dry_run(outcome.dry_run, api.planned, outcome.feedback.repository)  # noqa: E731
+    return Outcome(outcome.to_dict(), text, outcome.result.exit_code, warnings)
