@@ -30,4 +30,4 @@ def run(w: Wiring, policy_path: Path | None, source: str | None, remediate: bool
                     for r in report.repos if remediate and not r.error and any(f.expected is not None for f in r.findings)]
     data["dry_run"] = {"remediate": remediate, "audit_log": str(audit_log), "would_append_audit": would_append,
                        "would_write": {"github": report.planned_writes, "audit_log": len(would_append)}}
-    return Outcome(data, lambda: render_console(report) + render_dry_run(data["dry_run"]), report.exit_code)
+    return Outcome(data, lambda: "\n".join(filter(None, [render_console(report), render_dry_run(data["dry_run"])])), report.exit_code)
