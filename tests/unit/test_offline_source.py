@@ -197,3 +197,18 @@ def test_a_dry_run_client_never_runs_an_operation_that_changes_resources(tmp_pat
     request = parse_event("repository_dispatch", {"action": "infra-change", "client_payload": {"customer": "acme", "sha": SHA, "mode": "apply"}})
     with pytest.raises(DryRunViolation):
         triggers.handle(request, engine=None, api=OfflineGitHub(source=checkout, head=SHA), run_url=None, operation="up")  # type: ignore[arg-type]
+
+
+def test_an_offline_manual_dispatch_without_a_commit_runs_the_checkouts_head(offline):
+    cli, checkout, fake, tmp = offline
+    (checkout / ".git" / "refs" / "heads").mkdir(parents=True)
+    (checkout / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (checkout / ".git" / "refs" / "heads" / "main").write_text(SHA + "\n")
+    event = tmp / "manual.json"
+    event.write_text(json.dumps({"inputs": {"customer": "acme", "mode": "apply", "sha": ""}}))
+    run = cli("event", "workflow_dispatch", str(event), "--dry-run", "--source", str(checkout), "--json")
+    assert run.code == 0, run.stdout + run.stderr
+    statuses = [w for w in run.json()["dry_run"]["would_write"]["github"] if "/statuses/" in w and "/deployments/" not in w]
+    assert statuses and all(w.startswith(f"POST /repos/acme-org/app/statuses/{SHA} ") for w in statuses)
+    assert any(f"main at {SHA[:12]}" in note for note in run.json()["dry_run"]["notes"])
+    assert ("staging", "preview") in fake.calls
