@@ -29,6 +29,8 @@ CUSTOMER_ID_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
 REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
 RESERVED_NAMES = {"con", "nul", "aux", "prn", "organization", "all", "default"}
+# Commit statuses are infra/<environment>; these two contexts are commit-wide (the apply gate, the customer file).
+STATUS_CONTEXTS = {"apply", "configuration"}
 
 CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
 EnvironmentName = Annotated[str, StringConstraints(pattern=ENVIRONMENT_PATTERN)]
@@ -134,6 +136,8 @@ class CustomerConfig(Strict):
         for name in value:
             if name in RESERVED_NAMES:
                 raise ValueError(f"environment name {name!r} is reserved")
+            if name in STATUS_CONTEXTS:
+                raise ValueError(f"environment name {name!r} is reserved: the engine reports infra/{name} for the whole commit")
         seen: dict[int, str] = {}
         for name, env in value.items():
             slot = network_slot(name, env)

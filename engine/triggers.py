@@ -192,6 +192,17 @@ def feedback_repository(request: RunRequest, env: Mapping[str, str] | None = Non
     return manager or request.feedback_repository
 
 
+def _settle_superseded(api: GitHubAPI, record: TenantRecord, request: RunRequest, feedback: Feedback, reason: str) -> None:
+    """The plan step of this commit left ``infra/<env>`` pending ("waiting for apply"); it will never be applied,
+    so say so — branch protection and customers' wait jobs must not wait on it forever.  Best effort."""
+    try:
+        environments = list(request.environments) or list(remote_tenant(api, record, request.sha).config.environments)
+    except Exception:  # noqa: BLE001 - the commit's file may not even validate: the apply status already says why
+        return
+    for environment in environments:
+        feedback.status(environment, "error", reason)
+
+
 def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None, *, env: Mapping[str, str] | None = None,
            on_commit: Callable[[str], None] | None = None, operation: Operation | str | None = None) -> TriggerOutcome:
     """Run what ``request`` asks (or ``operation``) and report it.  Raises ``InputError`` for bad input (after
@@ -230,6 +241,7 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
         # not an older commit whose run was queued behind a newer one.
         branch, head = api.default_branch_head(record.repository)
         if head != request.sha:
+            _settle_superseded(api, record, request, feedback, f"superseded by {head[:7]} on {branch}: not applied")
             feedback.status("apply", "failure", f"superseded: {request.sha[:7]} is not the head of {branch} ({head[:7]}); nothing applied")
             raise InputError(f"{request.sha[:12]} is not the head of {record.repository}'s {branch} ({head[:12]}): only the default branch is applied",
                              hint="this run was superseded by a newer commit, or the event named a commit that was never merged")

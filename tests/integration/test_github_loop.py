@@ -254,6 +254,9 @@ def test_only_the_default_branch_head_is_applied(loop):
     assert run.code == 2 and "is not the head of acme-org/app's main" in run.stderr
     status = latest_status(server, SHA2, "infra/apply")
     assert status["state"] == "failure" and status["description"].startswith("superseded: 2222222 is not the head of main (1111111)")
+    for env in ("staging", "production"):  # never left pending: nothing will ever apply this commit
+        settled = latest_status(server, SHA2, f"infra/{env}")
+        assert settled["state"] == "error" and settled["description"] == "superseded by 1111111 on main: not applied"
     assert not (cli.home / "state").exists() and server.deployments(OWNER, REPO) == []
 
 

@@ -44,6 +44,8 @@ CASES: list[tuple[str, str | bytes, int | None, str, str]] = [
     ("complex-key", GOOD_HEAD + "? [a, b]\n: c\n", 5, "<document>", "plain strings"),
     ("date-project-name", "project_name: 2024-01-01\nenvironments:\n  staging:\n    instance_type: t3.micro\n", 1, "project_name", "expected a string"),
     # keys are customer text: a '[' in one is still the key, and control characters are shown escaped (tests/unit/test_untrusted_text.py)
+    ("env-named-like-a-status", "project_name: shop\nenvironments:\n  apply:\n    instance_type: t3.micro\n", 2, "environments",
+     "'apply' is reserved: the engine reports infra/apply for the whole commit"),
     ("key-with-brackets", GOOD_HEAD + '"x[1]": 1\n', 5, "x[1]", "unknown key"),
     # PyYAML's own constructors crash on these (IndexError, KeyError, AttributeError): bad input, not an internal error
     ("tagged-empty-int", GOOD_HEAD + "    instance_count: !!int\n", 5, "environments.staging.instance_count", "cannot be read as int"),
