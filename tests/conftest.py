@@ -105,6 +105,19 @@ monitoring:
 """
 
 
+# A customer with three environments, in the order they deploy.
+THREE_ENVIRONMENTS = """\
+project_name: {name}
+environments:
+  development:
+    instance_type: t3.micro
+  staging:
+    instance_type: t3.micro
+  production:
+    instance_type: t3.small
+"""
+
+
 @pytest.fixture
 def cli(tmp_path: Path) -> EngineCLI:
     """An engine with a fresh home, pointed at a copy of the repository's own catalog (acme)."""

@@ -15,23 +15,14 @@ from pathlib import Path
 import pytest
 
 from engine.events import sign_dispatch
-from tests.conftest import EngineCLI, make_catalog
+from tests.conftest import EngineCLI, make_catalog, THREE_ENVIRONMENTS
 from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
 
 PR_HEAD = "3" * 40
 MERGED = "4" * 40
 SECRETS = {"acme": "acme-dispatch-secret-every-environment-0123", "solo": "solo-dispatch-secret-every-environment-0123"}
 
-THREE = """\
-project_name: acme-app
-environments:
-  development:
-    instance_type: t3.micro
-  staging:
-    instance_type: t3.micro
-  production:
-    instance_type: t3.small
-"""
+THREE = THREE_ENVIRONMENTS.format(name="acme-app")
 ONLY_DEVELOPMENT = """\
 project_name: solo-app
 environments:

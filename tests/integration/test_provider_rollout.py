@@ -14,19 +14,9 @@ import pytest
 
 from engine.fanout import result_file
 from engine.reporters.rollout import MARKER
-from tests.conftest import EngineCLI, make_catalog, tenant_record
+from tests.conftest import EngineCLI, make_catalog, tenant_record, THREE_ENVIRONMENTS
 from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
 
-THREE = """\
-project_name: {name}
-environments:
-  development:
-    instance_type: t3.micro
-  staging:
-    instance_type: t3.micro
-  production:
-    instance_type: t3.small
-"""
 TWO = "project_name: {name}\nenvironments:\n  staging:\n    instance_type: t3.micro\n  production:\n    instance_type: t3.small\n"
 ONE = "project_name: {name}\nenvironments:\n  development:\n    instance_type: t3.micro\n"
 TF = 'properties:\n  infrastructure_tools: [terraform]\n  terraform_version: "1.6"\n'
@@ -37,7 +27,7 @@ AFFECTED = [("acme", "development"), ("acme", "staging"), ("acme", "production")
 @pytest.fixture
 def manager(tmp_path, github_server):  # noqa: F811
     root = make_catalog(tmp_path / "catalog", {
-        "acme": (tenant_record("acme", 1), THREE.format(name="acme-app")),
+        "acme": (tenant_record("acme", 1), THREE_ENVIRONMENTS.format(name="acme-app")),
         "beta": (tenant_record("beta", 2), TWO.format(name="beta-app")),
         "solo": (tenant_record("solo", 3), ONE.format(name="solo-app")),
         "tofu": (tenant_record("tofu", 4) + TF, TWO.format(name="tofu-app")),  # OpenTofu: programs/local is not its module

@@ -16,7 +16,7 @@ from engine.fanout import CustomerRun, FleetResult
 from engine.github import GitHubAPI, Settings
 from engine.reporters.github import COMMENT_LIMIT
 from engine.reporters.rollout import MARKER, SummaryComment, render_details, render_summary
-from tests.conftest import EngineCLI, make_catalog, tenant_record
+from tests.conftest import EngineCLI, make_catalog, tenant_record, THREE_ENVIRONMENTS
 from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "rollout"
@@ -175,21 +175,11 @@ def test_the_summary_comment_is_created_once_then_edited_in_place_and_left_alone
 # -- the commands: what they refuse, and a job whose previous environment did not succeed ------------------------
 
 
-CONFIG = """\
-project_name: {name}
-environments:
-  development:
-    instance_type: t3.micro
-  staging:
-    instance_type: t3.micro
-  production:
-    instance_type: t3.small
-"""
 
 
 @pytest.fixture
 def catalog_cli(tmp_path) -> EngineCLI:
-    root = make_catalog(tmp_path / "c", {"acme": (tenant_record("acme", 1), CONFIG.format(name="acme-app")),
+    root = make_catalog(tmp_path / "c", {"acme": (tenant_record("acme", 1), THREE_ENVIRONMENTS.format(name="acme-app")),
                                          "solo": (tenant_record("solo", 2), "project_name: solo\nenvironments:\n  development:\n    instance_type: t3.micro\n")})
     return EngineCLI(tmp_path / "home", root)
 
