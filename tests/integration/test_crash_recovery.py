@@ -4,16 +4,31 @@ resolves locks and pending operations, and ends clean."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ENGINE, SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 
 TF = 'properties:\n  infrastructure_tools: [terraform]\n  terraform_version: "1.6"\n'
+
+
+def tool_running(lock: Path, timeout: float = 120) -> None:
+    """Wait until the engine holding ``lock`` is running a tool (its lock file lists the tool's session)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if json.loads(lock.read_text() or "{}").get("children"):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"no tool started under {lock} within {timeout}s")
 
 
 def files(cli: EngineCLI, customer: str) -> list[str]:
@@ -36,7 +51,11 @@ def test_kill_minus_nine_during_up_then_the_next_run_ends_clean(tmp_path, tool):
     for kill_after in (1.5, 2.5, 3.5, 4.5):
         proc = subprocess.Popen([*ENGINE, "up", "crash", "--env", "staging", "--quiet"], env=env, cwd=root,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(kill_after)
+        # Time from the tool's start, not the engine's (a loaded machine starts Python slowly), and kill only
+        # while a tool is running: the stack lock names the tools the engine runs.
+        tool_running(cli.home / "locks" / "crash" / "staging.lock")
+        time.sleep(kill_after - 1.0)
+        tool_running(cli.home / "locks" / "crash" / "staging.lock")
         os.killpg(proc.pid, signal.SIGKILL)  # the engine, mid-flight; its tool runs on in a session of its own
         proc.wait()
 
