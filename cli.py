@@ -115,7 +115,7 @@ COMMANDS = {
                                          "needed; custom properties from the tenant record)."),
                                 opt("--customer", help="For pull_request/push events of the manager repository: the customer to run."),
                                 opt("--mode", type=click.Choice(["plan", "apply"]), help="Override the mode the event asks for.")],
-              'Handle a GitHub event (e.g. "$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH"): plan or apply, and report to the customer\'s repository.'),
+              'Handle a GitHub event: plan or apply, and report to the customer\'s repository ("$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH").'),
     "drift": (drift.run, True, [CUSTOMERS, ALL, ENV, PARALLEL, JSON,
                                 opt("--dry-run", is_flag=True, help="Change nothing: list the remediations and GitHub writes instead of making them."),
                                 opt("--shard", default="1/1", show_default=True, metavar="I/N", help="Check only the I-th of N equal shares."),

@@ -313,8 +313,19 @@ def validation_problems(exc: ValidationError, name: str, model: type[BaseModel],
     customer files, tenant records, event payloads and custom properties alike."""
     problems: list[Problem] = []
     seen: set[tuple] = set()
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A misspelt key is both "unknown" and, for the key it meant, "missing": report the typo, with its
+    # "did you mean", and not the missing key it explains.
+    meant = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            parent = _clean_loc(err["loc"][:-1], data)
+            match = difflib.get_close_matches(str(err["loc"][-1]), _fields_at(model, parent), n=1, cutoff=0.6)
+            meant.update((parent, m) for m in match)
+    for err in errors:
         loc = _clean_loc(err["loc"], data)
+        if err["type"] == "missing" and loc and (loc[:-1], loc[-1]) in meant:
+            continue
         key = (loc, err["type"])
         if key in seen:
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from engine import drift as drift_mod
+from engine.catalog import check_customer_id
 from engine.commands import Outcome
 from engine.commands.operate import progress_wanted
 from engine.commands.selection import select_customers
@@ -20,10 +21,14 @@ from engine.wiring import Wiring
 
 def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, environments: tuple[str, ...], shard: str, parallel: int,
         remediate: bool, markdown: bool, report_to: str, dry_run: bool) -> Outcome:
-    if all_customers == bool(customers):
-        raise InputError("name customers or pass --all (not both)")
+    if all_customers and customers:
+        raise InputError("name customers or pass --all, not both")
+    if not all_customers and not customers:
+        raise InputError("name the customers to check, or pass --all")
     w.dry_run = dry_run  # checks only read; nothing is remediated (the would-be remediations are listed instead)
     engine = w.engine()
+    for customer in customers:  # a customer that does not exist is bad input (exit 2), not a failed check
+        engine.catalog.record(check_customer_id(customer))
     w.stream.subscribe(ConsoleProgress(enabled=progress_wanted()))
     names = select_customers(engine, customers, all_customers, None)
     index, total = drift_mod.parse_shard(shard)

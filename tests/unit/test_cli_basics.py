@@ -58,3 +58,11 @@ def test_no_catalog_is_a_clear_error(tmp_path):
     run = EngineCLI(tmp_path / "home", empty)("up", "acme")
     assert run.code == 2 and "no tenant catalog" in run.stderr
 
+
+
+def test_drift_of_an_unknown_customer_is_bad_input(tmp_path):
+    from tests.conftest import REPO, EngineCLI
+
+    run = EngineCLI(tmp_path / "home", REPO)("drift", "acmee")
+    assert run.code == 2 and "unknown customer 'acmee'" in run.stderr
+    assert EngineCLI(tmp_path / "home", REPO)("drift").stderr.strip() == "error: name the customers to check, or pass --all"

@@ -157,3 +157,15 @@ def test_duplicate_network_index_is_rejected(tmp_path):
     run = EngineCLI(tmp_path / "home", root)("up", "one")
     assert run.code == 2
     assert "network_index 4 is already used by customer 'one'" in run.stderr
+
+
+def test_a_misspelt_key_is_reported_once_as_the_typo_not_also_as_the_missing_key(tmp_path):
+    """`instance_typo` used to give "instance_type: required key is missing" first and the helpful line second."""
+    bad = tmp_path / "variables.yml"
+    bad.write_text("project_name: shop\nenvironments:\n  staging:\n    instance_typo: t3.micro\n")
+    run = EngineCLI(tmp_path / "home", tmp_path)("validate", str(bad), "--kind", "customer")
+    assert run.code == 2
+    assert run.stderr.splitlines()[0].endswith("variables.yml:4: environments.staging.instance_typo: unknown key "
+                                               "(did you mean 'instance_type'?); allowed keys: database, instance_count, "
+                                               "instance_type, monitoring, network_slot, volume_size_gb")
+    assert "required key is missing" not in run.stderr
