@@ -20,7 +20,7 @@ import re
 import socket
 import sqlite3
 import sys
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator

@@ -12,6 +12,7 @@ from engine.commands import Outcome
 from engine.reporters.compliance import render_console
 from engine.reporters.dry_run import render_compliance as render_dry_run
 from engine.wiring import Wiring
+from engine.commands.options import DRY_RUN, FILE, JSON, Verb, opt
 
 
 def run(w: Wiring, policy_path: Path | None, source: str | None, remediate: bool, dry_run: bool) -> Outcome:
@@ -31,3 +32,11 @@ def run(w: Wiring, policy_path: Path | None, source: str | None, remediate: bool
     data["dry_run"] = {"remediate": remediate, "audit_log": str(audit_log), "would_append_audit": would_append,
                        "would_write": {"github": report.planned_writes, "audit_log": len(would_append)}}
     return Outcome(data, lambda: "\n".join(filter(None, [render_console(report), render_dry_run(data["dry_run"])])), report.exit_code)
+
+
+VERBS = (
+    Verb("compliance", run, (DRY_RUN, JSON, opt("--policy", "policy_path", type=FILE, help="Property policy (default: policy/properties.yml in the catalog)."),
+                             opt("--source", help="Source of truth: a CMDB export (CSV, JSON or YAML), a file path or an http(s) URL."),
+                             opt("--remediate", is_flag=True, help="Write the source of truth's values back to repositories that differ.")),
+         "Check every customer repository's custom properties. Exit 0 compliant, 3 property drift, 1 errors."),
+)

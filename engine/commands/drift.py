@@ -5,6 +5,7 @@ Exit 0 in sync, 3 drift found, 1 errors.
 
 from __future__ import annotations
 
+import click
 import os
 
 from engine import drift as drift_mod
@@ -17,6 +18,7 @@ from engine.reporters.console import ConsoleProgress
 from engine.reporters.drift import render_console, render_markdown
 from engine.reporters.dry_run import render_drift as render_dry_run
 from engine.wiring import Wiring
+from engine.commands.options import ALL, CUSTOMERS, ENV, JSON, PARALLEL, Verb, opt
 
 
 def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, environments: tuple[str, ...], shard: str, parallel: int,
@@ -91,3 +93,15 @@ def _report_to_github(w: Wiring, report: drift_mod.DriftReport, dry_run: bool) -
         elif stack.state in ("in-sync", "remediated"):
             issues.sync(repository, stack.result, drifted=False)
     return {"issues": issues.actions, "failed_calls": issues.log, "dry_run_writes": [x.describe() for x in issues.api.planned]}
+
+
+VERBS = (
+    Verb("drift", run, (CUSTOMERS, ALL, ENV, PARALLEL, JSON,
+                        opt("--dry-run", is_flag=True, help="Change nothing: list the remediations and GitHub writes instead of making them."),
+                        opt("--shard", default="1/1", show_default=True, metavar="I/N", help="Check only the I-th of N equal shares."),
+                        opt("--remediate", is_flag=True, help="Re-apply the desired state where the tenant allows it (drift_auto_remediate)."),
+                        opt("--markdown", is_flag=True, help="Print a Markdown table (for job summaries)."),
+                        opt("--report", "report_to", type=click.Choice(["none", "github"]), default="none", show_default=True,
+                            help="github: open/update/close one drift issue per stack.")),
+         "Check stacks for changes made outside the engine, without writing state. Exit 0 in sync, 3 drift found, 1 errors."),
+)

@@ -15,6 +15,7 @@ from engine.commands import Outcome, to_json
 from engine.errors import InputError
 from engine.fanout import PRODUCTION_ENVIRONMENTS
 from engine.wiring import Wiring
+from engine.commands.options import CUSTOMER, ENV, Verb, opt
 
 
 def run(w: Wiring, customer: str, at: str | None, environments: tuple[str, ...]) -> Outcome:
@@ -32,3 +33,10 @@ def run(w: Wiring, customer: str, at: str | None, environments: tuple[str, ...])
               for i, name in enumerate(names)]
     data = {"customer": customer, "sha": at or None, "count": len(stages), "environments": names, "stages": stages}
     return Outcome(data, to_json(data, compact=True))
+
+
+VERBS = (
+    Verb("environments", run, (CUSTOMER, ENV, opt("--at", metavar="SHA", help="Read the customer file at this commit of the "
+                                                  "customer's repository (GitHub API; empty = its default branch).")),
+         "Print the customer's environments in file order as JSON (the deploy workflow's stages)."),
+)

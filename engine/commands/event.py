@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 from pathlib import Path
 
 from engine import triggers
@@ -14,6 +15,7 @@ from engine.reporters.console import ConsoleProgress, render_run
 from engine.reporters.dry_run import render_event as render_dry_run
 from engine.results import Operation
 from engine.wiring import Wiring
+from engine.commands.options import ENV, FILE, JSON, LOCK, Verb, arg, opt
 
 
 def run(w: Wiring, event_name: str, payload_path: Path, customer: str | None, mode: str | None,
@@ -49,3 +51,16 @@ def run(w: Wiring, event_name: str, payload_path: Path, customer: str | None, mo
     warnings += [f"a real run would refuse this event: {refusal}" for refusal in outcome.dry_run["would_refuse"]]
     text = lambda: render_run(outcome.result) + "\n" + render_dry_run(outcome.dry_run, api.planned, outcome.feedback.repository)  # noqa: E731
     return Outcome(outcome.to_dict(), text, outcome.result.exit_code, warnings)
+
+
+VERBS = (
+    Verb("event", run, (arg("event_name"), arg("payload_path", type=FILE), ENV, LOCK, JSON,
+                        opt("--dry-run", is_flag=True, help="Change nothing: preview instead of apply; print every GitHub write and "
+                                                             "state write a real run would make."),
+                        opt("--source", type=click.Path(file_okay=False, path_type=Path), metavar="PATH",
+                            help="With --dry-run: a local checkout of the customer's repository stands in for GitHub (no credentials "
+                                 "needed; custom properties from the tenant record)."),
+                        opt("--customer", help="For pull_request/push events of the manager repository: the customer to run."),
+                        opt("--mode", type=click.Choice(["plan", "apply"]), help="Override the mode the event asks for.")),
+         'Handle a GitHub event: plan or apply, and report to the customer\'s repository ("$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH").'),
+)

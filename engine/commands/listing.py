@@ -7,6 +7,7 @@ from engine.commands import Outcome
 from engine.reporters.console import render_customers, render_stacks
 from engine.results import Operation
 from engine.wiring import Wiring
+from engine.commands.options import JSON, MAYBE_CUSTOMER, Verb
 
 
 def run(w: Wiring, customer: str | None) -> Outcome:
@@ -17,3 +18,6 @@ def run(w: Wiring, customer: str | None) -> Outcome:
         return Outcome({"customers": rows}, lambda: render_customers(rows))
     result = engine.run(check_customer_id(customer), Operation.LIST)
     return Outcome(result.to_dict(), lambda: render_stacks(result), result.exit_code)
+
+
+VERBS = (Verb("list", run, (MAYBE_CUSTOMER, JSON), "List onboarded customers, or one customer's stacks with their last update."),)

@@ -18,6 +18,7 @@ from engine.errors import InputError
 from engine.reporters.github import Feedback
 from engine.untrusted import escape_inline
 from engine.wiring import Wiring
+from engine.commands.options import CUSTOMER, DRY_RUN, JSON, Verb, opt
 
 
 def run(w: Wiring, customer: str, at: str, environments: tuple[str, ...], reason: str, dry_run: bool) -> Outcome:
@@ -40,3 +41,12 @@ def run(w: Wiring, customer: str, at: str, environments: tuple[str, ...], reason
             "failed_calls": feedback.log, "dry_run_writes": [x.describe() for x in api.planned]}
     text = f"{record.repository}@{sha[:7]}: " + ", ".join(f"infra/{e}" for e in environments) + f" = error (not run: {escape_inline(reason)})"
     return Outcome(data, text, 1 if feedback.log else 0, [f"GitHub call failed: {line}" for line in feedback.log])
+
+
+VERBS = (
+    Verb("not-applied", run, (CUSTOMER, opt("--env", "environments", multiple=True, required=True, metavar="ENV",
+                                            help="An environment that was not applied (repeatable)."), JSON, DRY_RUN,
+                              opt("--at", default="", metavar="SHA", help="The customer's commit (empty = its default branch's head)."),
+                              opt("--reason", required=True, help="Why: shown as the status description \"not run: REASON\".")),
+         "Report environments a deploy did not apply: commit status infra/<env> = error, so nothing waits for them."),
+)

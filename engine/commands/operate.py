@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from engine.reporters.console import ConsoleProgress, render_run
 from engine.reporters.fleet import FleetProgress, render_table
 from engine.results import Operation
 from engine.wiring import Wiring
+from engine.commands.options import FLEET, OPERATION, YES, Verb, opt
 
 FLEET_OPERATIONS = {Operation.UP, Operation.PREVIEW, Operation.REFRESH, Operation.REMEDIATE}
 CONFIRM = {Operation.DESTROY}
@@ -64,3 +66,16 @@ def fleet(w: Wiring, op: Operation, all_customers: bool, changed_from: Path | No
     result = fanout.run_fleet(customers, "up" if op == Operation.REMEDIATE else str(op), parallel=parallel, extra_args=extra, settings=settings, cwd=engine.catalog.root,
                               progress=FleetProgress(enabled=not quiet, total=len(customers)))
     return Outcome(result.to_dict(), lambda: render_table(result) if customers else "no customers selected", result.exit_code)
+
+
+VERBS = (
+    Verb("up", functools.partial(run, operation="up"),
+         (*FLEET, opt("--refresh", is_flag=True, help="Read the real resources first, so changes made outside the tools are put back.")),
+         "Create or update the customer's stacks (one per environment), or every customer's with --all."),
+    Verb("preview", functools.partial(run, operation="preview"), FLEET, "Show what `up` would change, without changing anything."),
+    Verb("refresh", functools.partial(run, operation="refresh"), FLEET,
+         "Read the real resources and update the state to match (shows out-of-band changes)."),
+    Verb("destroy", functools.partial(run, operation="destroy"), (*OPERATION, YES),
+         "Delete every resource of the customer's stacks, then the stacks themselves (needs --yes)."),
+    Verb("outputs", functools.partial(run, operation="outputs"), OPERATION, "Print the outputs of the customer's stacks (secret values masked)."),
+)

@@ -14,6 +14,7 @@ Exit 0 everything succeeded, 1 a stack failed (the others went on), 2 bad input.
 
 from __future__ import annotations
 
+import click
 import os
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from engine.reporters.fleet import FleetProgress, render_table
 from engine.reporters.rollout import SummaryComment, render_details, render_summary
 from engine.results import Operation, RunResult, StackResult, Status
 from engine.wiring import Wiring
+from engine.commands.options import CUSTOMER, DRY_RUN, ENV, FILE, JSON, LOCK, PARALLEL, QUIET, Verb, opt
 
 
 def plan(w: Wiring, changed_from: Path, pr: int | None, parallel: int, details: Path | None, dry_run: bool, quiet: bool = False) -> Outcome:
@@ -94,3 +96,21 @@ def _report(w: Wiring, fleet: fanout.FleetResult, mode: str, pr: int | None, det
                            "failed_calls": comment.log, "dry_run_writes": [x.describe() for x in comment.api.planned]}
         warnings += [f"GitHub call failed (the rollout's result is unaffected): {line}" for line in comment.log]
     return Outcome(data, lambda: render_table(fleet) if fleet.runs else "no customer's stacks are affected", fleet.exit_code, warnings)
+
+
+PR = opt("--pr", type=click.IntRange(1, 10**9), metavar="N", help="Write the summary comment on this pull request of $GITHUB_REPOSITORY.")
+DETAILS = opt("--details", type=FILE, metavar="FILE", help='Append every stack\'s full plan or result (Markdown) to FILE, e.g. "$GITHUB_STEP_SUMMARY".')
+CHANGED = opt("--changed-from", type=FILE, metavar="FILE", required=True,
+              help="The changed files (e.g. `git diff --name-only`): customers whose stacks they affect.")
+RESULTS = click.Path(file_okay=False, path_type=Path)
+VERBS = (
+    Verb("plan", plan, (CHANGED, PR, PARALLEL, DETAILS, DRY_RUN, JSON, QUIET),
+         "Preview every customer × environment a provider change affects; ONE summary comment on the pull request.", group="rollout"),
+    Verb("apply", apply, (CUSTOMER, ENV, JSON, LOCK, QUIET,
+                          opt("--results", type=RESULTS, metavar="DIR", help="Where the rollout's jobs left their results."),
+                          opt("--after", metavar="ENV", help="Apply only if this environment's job succeeded (its result is in --results).")),
+         "Apply one stack of a rollout (one matrix job), after the customer's previous environment succeeded.", group="rollout"),
+    Verb("report", report, (CHANGED, opt("--results", type=RESULTS, metavar="DIR", required=True, help="Where the rollout's jobs left their results."),
+                            PR, DETAILS, DRY_RUN, JSON),
+         "Collect a rollout's results into the summary comment; a stack without a result counts as failed.", group="rollout"),
+)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import click
 from engine import toolchain
 from engine.commands import Outcome
+from engine.commands.options import JSON, Verb, opt
 
 ALL = ("pulumi", "tofu", "actionlint")
 
@@ -22,3 +24,10 @@ def status() -> Outcome:
     rows = toolchain.status()
     text = "\n".join(f"{r['name']:<11} v{r['version']:<10} " + (f"{r['bin_dir']} ({r['source']})" if r["installed"] else "not installed") for r in rows)
     return Outcome({"tools": rows}, text)
+
+
+VERBS = (
+    Verb("install", install, (JSON, opt("--tool", "names", multiple=True, type=click.Choice(ALL), help="Only this tool (repeatable).")),
+         "Make sure each tool is available: PATH, cache, download, or a build from the Go module proxy.", wired=False, group="tools"),
+    Verb("status", status, (JSON,), "Show which tools are available, without installing anything.", wired=False, group="tools"),
+)

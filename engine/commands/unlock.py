@@ -6,6 +6,7 @@ from engine.catalog import check_customer_id
 from engine.commands import Outcome
 from engine.errors import InputError
 from engine.wiring import Wiring
+from engine.commands.options import CUSTOMER, JSON, YES, Verb, opt
 
 
 def run(w: Wiring, customer: str, environment: str, lock_id: str | None, yes: bool) -> Outcome:
@@ -14,3 +15,10 @@ def run(w: Wiring, customer: str, environment: str, lock_id: str | None, yes: bo
     (target,) = w.engine().plan(check_customer_id(customer), [environment])
     message = w.runner(target.tool).unlock(target, lock_id)
     return Outcome({"ok": True, "customer": customer, "environment": environment, "message": message}, message)
+
+
+VERBS = (
+    Verb("unlock", run, (CUSTOMER, opt("--env", "environment", required=True, help="The environment whose lock to clear."), JSON,
+                         opt("--lock-id", help="Terraform path: the lock ID shown in the lock error."), YES),
+         "Clear a lock a crashed operation left (`pulumi cancel` / `tofu force-unlock`); refused while a run holds it."),
+)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import click
 from pathlib import Path
 
 from engine.commands import Outcome
 from engine.config import CustomerConfig, TenantRecord, json_schema, validate_document
 from engine.documents import load_file
 from engine.errors import ConfigError, Problem
+from engine.commands.options import FILE, JSON, Verb, arg, opt
 
 
 def run(path: Path, kind: str = "auto") -> Outcome:
@@ -26,3 +28,13 @@ def run(path: Path, kind: str = "auto") -> Outcome:
 
 def schema(kind: str) -> Outcome:
     return Outcome(json_schema(kind), json_only=True)
+
+
+VERBS = (
+    Verb("validate", run, (arg("path", type=FILE), JSON,
+                           opt("--kind", type=click.Choice(["auto", "customer", "tenant"]), default="auto", show_default=True,
+                               help="customer = infra/variables.yml, tenant = stacks/<customer>.yml; auto decides by content.")),
+         "Check a customer file or tenant record; exit 2 with file, line and key on problems.", wired=False),
+    Verb("schema", schema, (arg("kind", type=click.Choice(["customer", "tenant"]), default="customer"),),
+         "Print the JSON Schema of a customer file or tenant record (for editors).", wired=False),
+)
