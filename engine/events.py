@@ -262,7 +262,7 @@ def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | N
         if payload.get("action") != DISPATCH_TYPE:
             action = payload.get("action")
             shown = "has no type (action)" if action is None else f"type {escape_inline(str(action)[:40])!r} is not {DISPATCH_TYPE!r}"
-            raise InputError(f"repository_dispatch {shown}", hint=f"the customer's trigger workflow sends event_type {DISPATCH_TYPE!r}")
+            raise InputError(f"repository_dispatch {shown}")  # one line, like every refusal at the door
         raw = payload.get("client_payload")
         if not isinstance(raw, dict):
             raise ConfigError([Problem(name, None, "client_payload", "expected an object")])

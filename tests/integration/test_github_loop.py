@@ -149,7 +149,7 @@ def test_a_bad_customer_file_is_reported_on_the_pull_request(loop):
     run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA2, pr=5))
     assert run.code == 2 and "environments.staging.instance_typo" in run.stderr
     status = latest_status(server, SHA2, "infra/configuration")
-    assert status["state"] == "failure" and status["description"].startswith("infra/variables.yml: 2 problems; line 3:")
+    assert status["state"] == "failure" and status["description"].startswith("infra/variables.yml: line 4: environments.staging.instance_typo: unknown key (did you mean 'instance_type'?)")
     (comment,) = server.comments(OWNER, REPO, 5)
     assert "| 4 | `environments.staging.instance_typo` | unknown key (did you mean 'instance_type'?)" in comment["body"]
     assert not (cli.home / "state").exists()

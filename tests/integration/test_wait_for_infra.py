@@ -247,7 +247,7 @@ def test_a_rejected_customer_file_ends_the_wait_with_the_reason(loop):  # noqa: 
     cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA2, pr=5), check=2)
     done = Wait(tmp, server, sha=SHA2, stage="plan", timeout_minutes="60").result()
     assert done.code == 1 and done.outputs["state"] == "failure", done.log
-    assert done.outputs["description"].startswith("infra/variables.yml: 2 problems; line 3:")
+    assert done.outputs["description"].startswith("infra/variables.yml: line 4: environments.staging.instance_typo: unknown key")
     assert "::error title=infra/configuration failure::infra/variables.yml" in done.log
     assert done.polls == 1
 
