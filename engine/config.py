@@ -53,7 +53,7 @@ INSTANCE_TYPES = tuple(f"{f}.{s}" for f in INSTANCE_FAMILIES for s in INSTANCE_S
 DATABASE_CLASSES = tuple(f"db.{f}.{s}" for f in ("t3", "t4g", "m5", "m6i", "r5", "r6i") for s in INSTANCE_SHAPES)
 SUPPORTED_TOOLS = ("pulumi", "terraform", "ansible")
 
-# Network slots inside a tenant's /16: well-known environments get fixed slots so that
+# Network slots inside a tenant's /18 (one /22 each): well-known environments get fixed slots so that
 # adding an environment never renumbers another one.
 WELL_KNOWN_SLOTS = {"production": 0, "prod": 0, "staging": 1, "stage": 1, "development": 2, "dev": 2, "qa": 3, "test": 3, "preview": 4, "sandbox": 5}
 MAX_NETWORK_SLOT = 15
