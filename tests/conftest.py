@@ -105,6 +105,25 @@ monitoring:
 """
 
 
+# A source of truth (CMDB export) that disagrees with beta's repository on terraform_version.
+CMDB_CSV = "repository,infrastructure_tools,terraform_version\nacme-org/shop,pulumi,\nbeta-org/site,terraform|ansible,1.8\n"
+
+
+def compliance_catalog(tmp_path: Path, github, beta_tools: list[str]) -> tuple[Path, Path]:
+    """Two tenants (acme-org/shop on pulumi, beta-org/site on terraform 1.5 with ``beta_tools``), the repository's
+    policy, their repositories on the local GitHub server, and the CMDB export: (catalog root, CMDB file)."""
+    root = make_catalog(tmp_path / "c", {
+        "acme": (tenant_record("acme", 1).replace("acme-org/app", "acme-org/shop"), SMALL_CONFIG.format(name="acme-app")),
+        "beta": (tenant_record("beta", 2).replace("beta-org/app", "beta-org/site"), SMALL_CONFIG.format(name="beta-app")),
+    })
+    (root / "policy").mkdir()
+    (root / "policy" / "properties.yml").write_text((REPO / "policy" / "properties.yml").read_text())
+    github.add_repo("acme-org", "shop", properties={"infrastructure_tools": ["pulumi"]})
+    github.add_repo("beta-org", "site", properties={"infrastructure_tools": beta_tools, "terraform_version": "1.5"})
+    (tmp_path / "cmdb.csv").write_text(CMDB_CSV)
+    return root, tmp_path / "cmdb.csv"
+
+
 # A customer with three environments, in the order they deploy.
 THREE_ENVIRONMENTS = """\
 project_name: {name}

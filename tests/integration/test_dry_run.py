@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.events import sign_dispatch
-from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
+from tests.conftest import compliance_catalog, SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
 
 SHA = "4444444444444444444444444444444444444444"
@@ -176,19 +176,8 @@ def test_drift_remediate_dry_run_leaves_the_stack_drifted_and_lists_the_remediat
     assert files_under(cli.home, "state", "local-cloud") == before
 
 
-CMDB = "repository,infrastructure_tools,terraform_version\nacme-org/shop,pulumi,\nbeta-org/site,terraform|ansible,1.8\n"
-
-
 def test_compliance_remediate_dry_run_writes_nothing_and_lists_every_write(tmp_path, github_server):  # noqa: F811
-    root = make_catalog(tmp_path / "c", {
-        "acme": (tenant_record("acme", 1).replace("acme-org/app", "acme-org/shop"), SMALL_CONFIG.format(name="acme-app")),
-        "beta": (tenant_record("beta", 2).replace("beta-org/app", "beta-org/site"), SMALL_CONFIG.format(name="beta-app")),
-    })
-    (root / "policy").mkdir()
-    (root / "policy" / "properties.yml").write_text((Path(__file__).resolve().parents[2] / "policy" / "properties.yml").read_text())
-    github_server.add_repo("acme-org", "shop", properties={"infrastructure_tools": ["pulumi"]})
-    github_server.add_repo("beta-org", "site", properties={"infrastructure_tools": ["terraform"], "terraform_version": "1.5"})
-    (tmp_path / "cmdb.csv").write_text(CMDB)
+    root, _cmdb = compliance_catalog(tmp_path, github_server, ["terraform"])
     cli = EngineCLI(tmp_path / "home", root)
     env = cli.env()
     env.update({"GITHUB_API_URL": github_server.url, "GITHUB_TOKEN": "test-token", "ENGINE_GITHUB_TIMEOUT": "2"})

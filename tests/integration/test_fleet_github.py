@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
+from tests.conftest import SMALL_CONFIG, EngineCLI, compliance_catalog, make_catalog, tenant_record
 from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
 
 
@@ -54,24 +53,10 @@ def test_drift_issue_is_opened_updated_and_closed(tmp_path, github_server):  # n
     assert [a["action"] for a in resolved.json()["github"]["issues"]] == ["closed"]
 
 
-CSV = """repository,infrastructure_tools,terraform_version
-acme-org/shop,pulumi,
-beta-org/site,terraform|ansible,1.8
-"""
-
-
 @pytest.fixture
 def fleet(tmp_path, github_server):  # noqa: F811
-    root = make_catalog(tmp_path / "c", {
-        "acme": (tenant_record("acme", 1).replace("acme-org/app", "acme-org/shop"), SMALL_CONFIG.format(name="acme-app")),
-        "beta": (tenant_record("beta", 2).replace("beta-org/app", "beta-org/site"), SMALL_CONFIG.format(name="beta-app")),
-    })
-    (root / "policy").mkdir()
-    (root / "policy" / "properties.yml").write_text((Path(__file__).resolve().parents[2] / "policy" / "properties.yml").read_text())
-    github_server.add_repo("acme-org", "shop", properties={"infrastructure_tools": ["pulumi"]})
-    github_server.add_repo("beta-org", "site", properties={"infrastructure_tools": ["terraform", "chef"], "terraform_version": "1.5"})
-    (tmp_path / "cmdb.csv").write_text(CSV)
-    return with_github(EngineCLI(tmp_path / "home", root), github_server), github_server, tmp_path / "cmdb.csv"
+    root, cmdb = compliance_catalog(tmp_path, github_server, ["terraform", "chef"])
+    return with_github(EngineCLI(tmp_path / "home", root), github_server), github_server, cmdb
 
 
 def test_property_drift_against_a_csv_source_of_truth(fleet):
