@@ -266,11 +266,11 @@ def test_a_pull_request_without_its_commit_is_refused(gh):
 
 def test_refused_github_credentials_are_reported_without_the_token(gh):
     cli, server, tmp = gh
-    cli.env()["GITHUB_TOKEN"] = "ghp_wrongwrongwrongwrongwrongwrong0000"
+    cli.env()["GITHUB_TOKEN"] = "not-a-real-token-refused-by-the-server"
     run = cli("event", "repository_dispatch", write(tmp, signed(timestamp=int(time.time()))))
     assert run.code == 1, run.stdout + run.stderr
     lines = run.stderr.splitlines()
     assert lines[0].startswith("error: GitHub refused the engine's credentials (401: Bad credentials) on GET /repos/acme-org/app/"), lines
     assert lines[1].startswith("hint: check ENGINE_GITHUB_TOKEN / GITHUB_TOKEN") and len(lines) == 2
-    assert "ghp_wrong" not in run.stdout + run.stderr and "internal error" not in run.stderr and "Traceback" not in run.stderr
+    assert "not-a-real-token" not in run.stdout + run.stderr and "internal error" not in run.stderr and "Traceback" not in run.stderr
     assert server.writes() == []

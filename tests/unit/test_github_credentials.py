@@ -9,7 +9,7 @@ from engine.errors import EXIT_FAILED
 from engine.github import GitHubAPI, GitHubCredentialsError, Settings
 from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
 
-TOKEN = "ghp_thisisnotavalidtoken000000000000000"
+TOKEN = "not-a-real-token-refused-by-the-server"
 
 
 def test_a_wrong_token_is_reported_as_refused_credentials(github_server):  # noqa: F811
