@@ -314,26 +314,29 @@ class Feedback:
         return mine[0] if mine else None
 
     def upsert_comment(self, customer: str, environment: str, body: str) -> None:
-        """One comment per stack: edit it if its content changed, create it once otherwise.
+        """One comment per stack (see ``upsert_marked``)."""
+        self.upsert_marked(marker(customer, environment), body, f"comment {environment}")
+
+    def upsert_marked(self, mark: str, body: str, what: str) -> str:
+        """The engine's one comment starting with ``mark`` on the pull request: edit it if its content changed,
+        create it once otherwise.  Returns what was done: created, updated, unchanged or failed.
 
         A comment whose content (``comment_content``: all but the time and the run link) is already
         ``body``'s is left as it is — no write — so a re-run that changes nothing is quiet.
         """
-        mark = marker(customer, environment)
         for attempt in self._attempts():  # each retry re-reads first: a failed create may have landed
             found = self._try(f"read comments (attempt {attempt + 1})", lambda: ("ok", self._find_comment(mark)))
             if found is None:
                 continue
             comment = found[1]
             if comment is not None and comment_content(comment.get("body") or "") == comment_content(body):
-                return
+                return "unchanged"
             if comment is not None:
-                done = self._try(f"update comment {environment}",
-                                 lambda: self.api.update_comment(self.repository, comment["id"], body) or True)
-            else:
-                done = self._try(f"create comment {environment}", lambda: self.api.create_comment(self.repository, self.pr, body) or True)
-            if done:
-                return
+                if self._try(f"update {what}", lambda: self.api.update_comment(self.repository, comment["id"], body) or True):
+                    return "updated"
+            elif self._try(f"create {what}", lambda: self.api.create_comment(self.repository, self.pr, body) or True):
+                return "created"
+        return "failed"
 
     def deployment(self, result: StackResult) -> None:
         """A deployment per environment and commit, with the outputs; found again instead of duplicated."""

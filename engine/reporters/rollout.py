@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 from engine.fanout import FleetResult
-from engine.reporters.github import COMMENT_LIMIT, Feedback, comment_content, render_comment
+from engine.reporters.github import COMMENT_LIMIT, Feedback, render_comment
 from engine.results import StackResult
 
 MARKER = "<!-- managed-infra-engine:rollout -->"  # ':' is in no customer id: never a stack comment's marker
@@ -131,25 +131,8 @@ def render_details(fleet: FleetResult, *, mode: str, run_url: str | None, limit:
 class SummaryComment(Feedback):
     """Writes the one summary comment on the manager pull request, the way ``Feedback`` writes a stack's."""
 
-    def _find(self) -> dict | None:
-        comments = self.api.comments(self.repository, self.pr)
-        mine = [c for c in comments if (c.get("body") or "").startswith(MARKER) and self._is_mine(c)]
-        return mine[0] if mine else None
-
     def upsert(self, body: str) -> str:
         """Edit the engine's summary comment, or create it once; what was done: created, updated, unchanged or failed."""
         if self.pr is None:
             return "no pull request"
-        for attempt in self._attempts():  # each retry re-reads first: a failed create may have landed
-            found = self._try(f"read comments (attempt {attempt + 1})", lambda: ("ok", self._find()))
-            if found is None:
-                continue
-            comment = found[1]
-            if comment is not None and comment_content(comment.get("body") or "") == comment_content(body):
-                return "unchanged"
-            if comment is not None:
-                if self._try("update the summary comment", lambda: self.api.update_comment(self.repository, comment["id"], body) or True):
-                    return "updated"
-            elif self._try("create the summary comment", lambda: self.api.create_comment(self.repository, self.pr, body) or True):
-                return "created"
-        return "failed"
+        return self.upsert_marked(MARKER, body, "the summary comment")
