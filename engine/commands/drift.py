@@ -76,7 +76,7 @@ def _held_back(report: drift_mod.DriftReport, remediate: bool, may_remediate, re
 def _report_to_github(w: Wiring, report: drift_mod.DriftReport, dry_run: bool) -> dict:
     """One issue per stack: opened/updated when drifted, closed when back in sync.  The repository is the
     tenant record's choice (``drift_issues``): the customer's, or the manager's own."""
-    from engine.reporters.github import DriftIssues
+    from engine.reporters.drift_issues import DriftIssues
 
     catalog = w.engine().catalog
     issues = DriftIssues(w.github(dry_run=dry_run), w.github_settings().run_url)

@@ -19,7 +19,8 @@ from engine import tfplan
 from engine.drift import DriftReport, StackDrift
 from engine.reporters.drift import render_markdown
 from engine.errors import Problem
-from engine.reporters.github import COMMENT_LIMIT, marker, render_comment, render_config_error, render_drift_issue
+from engine.reporters.drift_issues import render_drift_issue
+from engine.reporters.github import COMMENT_LIMIT, marker, render_comment, render_config_error
 from engine.results import Changes, ResourceChange, StackResult
 
 FIXTURES = Path(__file__).resolve().parent.parent / "golden" / "tfplan"

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from engine import tfplan
 from engine.drift import DriftReport, StackDrift
 from engine.reporters.drift import render_console, render_markdown
-from engine.reporters.github import render_comment, render_drift_issue
+from engine.reporters.drift_issues import render_drift_issue
+from engine.reporters.github import render_comment
 from engine.diffs import SECRET_SIG, redact, value_diffs
 from engine.results import SECRET_MASK, Changes, StackResult
 
