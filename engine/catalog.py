@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
-from engine.config import CUSTOMER_ID_PATTERN, CustomerConfig, TenantRecord, validate_document, validate_tenant_record
+from engine.config import CUSTOMER_ID_PATTERN, CustomerConfig, TenantRecord
+from engine.validation import validate_document, validate_tenant_record
 from engine.documents import Document, load_file, load_text, read_file
 from engine.errors import ConfigError, InputError, Problem, UnknownCustomerError
 

@@ -29,7 +29,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from engine.config import CUSTOMER_ID_PATTERN, ENVIRONMENT_PATTERN, REPOSITORY_PATTERN, validation_problems
+from engine.config import CUSTOMER_ID_PATTERN, ENVIRONMENT_PATTERN, REPOSITORY_PATTERN
+from engine.validation import validation_problems
 from engine.errors import ConfigError, InputError, Problem
 from engine.untrusted import escape_inline
 

@@ -26,7 +26,8 @@ from engine import dry_run as dry_run_mod
 from engine.catalog import Tenant
 from pydantic import ValidationError
 
-from engine.config import CustomerConfig, Properties, TenantRecord, validate_document, validation_problems
+from engine.config import CustomerConfig, Properties, TenantRecord
+from engine.validation import validate_document, validation_problems
 from engine.documents import load_text
 from engine.errors import ConfigError, InputError, Problem
 from engine.events import DISPATCHES, RunRequest

@@ -6,9 +6,9 @@ import click
 from pathlib import Path
 
 from engine.commands import Outcome
-from engine.config import CustomerConfig, TenantRecord, json_schema, validate_document
+from engine.config import CustomerConfig, json_schema
+from engine.validation import validate_document, validate_tenant_record
 from engine.documents import load_file
-from engine.errors import ConfigError, Problem
 from engine.commands.options import FILE, JSON, Verb, arg, opt
 
 
@@ -17,10 +17,7 @@ def run(path: Path, kind: str = "auto") -> Outcome:
     doc = load_file(path)
     if kind == "auto":
         kind = "tenant" if isinstance(doc.data, dict) and "customer" in doc.data and "repository" in doc.data else "customer"
-    model = CustomerConfig if kind == "customer" else TenantRecord
-    obj = validate_document(doc, model)
-    if kind == "tenant" and path.stem != obj.customer:
-        raise ConfigError([Problem(str(path), doc.line_of(("customer",)), "customer", f"customer id {obj.customer!r} does not match the file name {path.name!r}")])
+    obj = validate_document(doc, CustomerConfig) if kind == "customer" else validate_tenant_record(doc, path)
     extra = f" ({len(obj.environments)} environments: {', '.join(obj.environments)})" if kind == "customer" else f" (customer {obj.customer})"
     return Outcome({"ok": True, "file": str(path), "kind": kind, "value": obj.model_dump(mode="json")},
                    f"{path}: valid {kind} file{extra}")
