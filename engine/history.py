@@ -20,6 +20,7 @@ import re
 import socket
 import sqlite3
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,8 +119,18 @@ class HistoryStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)  # autocommit; BEGIN is explicit
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            return conn
+            # Switching a new database to WAL needs it to itself and does not wait on the busy timeout:
+            # writers racing on a fresh file get "database is locked" at once.  Retry for as long as we would wait.
+            deadline = time.monotonic() + BUSY_TIMEOUT_S
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    return conn
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        conn.close()
+                        raise
+                    time.sleep(0.05)
 
         return cls(SQLITE, connect, f"sqlite:///{path}", exists=path.is_file)
 
