@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from engine.config import REPOSITORY_PATTERN
-from engine import provenance
+from engine import properties, provenance
 from engine.errors import InputError
 from engine.github import GitHubAPI
 
@@ -37,13 +37,19 @@ class Policy:
 
     @classmethod
     def load(cls, path: Path) -> "Policy":
+        """The required properties and allowed values of the property definitions (``policy/properties.yml``,
+        engine/properties.py) — the same definitions ``engine properties schema`` writes to the organization.
+        The older form (``required:`` + ``allowed:`` lists) is still read."""
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise InputError(f"cannot read policy {path}: {exc}") from None
+        if isinstance(data, dict) and "properties" in data:
+            definitions = properties.load(path)
+            return cls(definitions.required, definitions.allowed)
         unknown = set(data) - {"required", "allowed"}
         if unknown or not isinstance(data.get("allowed", {}), dict):
-            raise InputError(f"{path}: unexpected keys {sorted(unknown)}; expected 'required' and 'allowed'")
+            raise InputError(f"{path}: unexpected keys {sorted(unknown)}; expected 'properties' (or the older 'required' and 'allowed')")
         return cls(tuple(str(r) for r in data.get("required", [])),
                    {str(k): tuple(str(v) for v in vals) for k, vals in (data.get("allowed") or {}).items()})
 

@@ -210,13 +210,14 @@ class GitHubAPI:
                       throttler=WritePacer(self.settings.writes_per_minute), http_cache=False)
 
     def client(self, repository: str) -> GitHub:
-        """A client authorized for ``owner/name``: the app's installation on it, or the token."""
+        """A client authorized for ``owner/name`` (or an organization, ``owner``): the app's installation
+        on it, or the token."""
         if repository in self._clients:
             return self._clients[repository]
         if self.settings.app_id and self.settings.app_private_key:
             app = self._new(AppAuthStrategy(self.settings.app_id, self.settings.app_private_key))
-            owner, name = repository.split("/", 1)
-            installation = app.rest.apps.get_repo_installation(owner, name).parsed_data
+            owner, _, name = repository.partition("/")
+            installation = (app.rest.apps.get_repo_installation(owner, name) if name else app.rest.apps.get_org_installation(owner)).parsed_data
             client = self._new(AppAuthStrategy(self.settings.app_id, self.settings.app_private_key).as_installation(installation.id))
         elif self.settings.token:
             client = self._new(TokenAuthStrategy(self.settings.token))
@@ -282,6 +283,27 @@ class GitHubAPI:
         return {p.property_name: p.value for p in resp.parsed_data}
 
     @_refused_credentials_are_errors
+    def property_definitions(self, org: str) -> list[dict[str, Any]]:
+        """The organization's custom property definitions, as GitHub returns them."""
+        return self.client(org).rest.orgs.custom_properties_for_repos_get_organization_definitions(org).json()
+
+    @_refused_credentials_are_errors
+    def app_installation(self, repository: str) -> dict[str, Any] | None:
+        """The GitHub App's installation on ``repository``, None when the App is not installed there.
+        Raises ``InputError`` when the engine runs with a token (only the App's own credentials can ask)."""
+        if not (self.settings.app_id and self.settings.app_private_key):
+            raise InputError("the App installation can only be checked with the App's credentials",
+                             hint="set ENGINE_GITHUB_APP_ID and ENGINE_GITHUB_APP_PRIVATE_KEY")
+        owner, name = repository.split("/", 1)
+        app = self._new(AppAuthStrategy(self.settings.app_id, self.settings.app_private_key))
+        try:
+            return app.rest.apps.get_repo_installation(owner, name).json()
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+
+    @_refused_credentials_are_errors
     def comments(self, repository: str, number: int) -> list[dict]:
         owner, name = repository.split("/", 1)
         gh = self.client(repository)
@@ -335,6 +357,12 @@ class GitHubAPI:
         body = {"properties": [{"property_name": k, "value": v} for k, v in sorted(values.items())]}
         return self._write(repository, "PATCH", f"/repos/{repository}/properties/values", body,
                            lambda gh: gh.rest.repos.custom_properties_for_repos_create_or_update_repository_values(owner, name, data=body))
+
+    def set_property_definitions(self, org: str, definitions: list[dict[str, Any]]) -> Any:
+        """Create or replace these definitions in the organization (one batch request)."""
+        body = {"properties": definitions}
+        return self._write(org, "PATCH", f"/orgs/{org}/properties/schema", body,
+                           lambda gh: gh.rest.orgs.custom_properties_for_repos_create_or_update_organization_definitions(org, data=body))
 
     @_refused_credentials_are_errors
     def issues(self, repository: str, label: str, state: str = "open") -> list[dict]:

@@ -105,6 +105,11 @@ def network_plan(network_index: int, slot: int) -> dict[str, Any]:
     }
 
 
+def tenant_network(network_index: int) -> str:
+    """The tenant's whole /18: every environment's /22 (``network_plan``) lies inside it."""
+    return _cidr(_FLEET_BASE + network_index * 2**14, 18)
+
+
 def _cidr(address: int, prefix: int) -> str:
     """``a.b.c.d/prefix``; ``address`` is the network's first address (what ``str(ip_network((address, prefix)))``
     gives, without building the network)."""

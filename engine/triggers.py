@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 from engine import dry_run as dry_run_mod
 from engine.catalog import Tenant
-from pydantic import ValidationError
 
-from engine.config import CustomerConfig, Properties, TenantRecord
-from engine.validation import validate_document, validation_problems
+from engine.config import CustomerConfig, TenantRecord
+from engine.properties import apply_custom_properties
+from engine.validation import validate_document
 from engine.documents import load_text
 from engine.errors import ConfigError, InputError, Problem
 from engine.events import DISPATCHES, RunRequest
@@ -53,29 +53,6 @@ class TriggerOutcome:
         if self.dry_run is not None:
             data["dry_run"] = {**self.dry_run, "would_write": {**self.dry_run["would_write"], "github": data["feedback"]["dry_run_writes"]}}
         return data
-
-
-def _property_value(name: str, value: object) -> object:
-    """GitHub returns strings (and lists for multi-select); convert to what the model expects."""
-    if name == "infrastructure_tools" and isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if name in ("spacelift_auto_deploy", "drift_auto_remediate") and isinstance(value, str):
-        lowered = value.strip().lower()
-        return True if lowered == "true" else False if lowered == "false" else value
-    return value
-
-
-def apply_custom_properties(record: TenantRecord, values: dict[str, object]) -> TenantRecord:
-    """The tenant record with the repository's custom properties applied where it allows it."""
-    allowed = {name: _property_value(name, values[name]) for name in record.property_overrides if values.get(name) is not None}
-    if not allowed:
-        return record
-    merged = {**record.properties.model_dump(), **allowed}
-    try:
-        properties = Properties.model_validate(merged)
-    except ValidationError as exc:  # reported against the properties, not a file
-        raise ConfigError(validation_problems(exc, f"{record.repository} custom properties", Properties, merged)) from None
-    return record.model_copy(update={"properties": properties})
 
 
 def remote_tenant(api: GitHubAPI, record: TenantRecord, ref: str | None = None) -> Tenant:

@@ -5,13 +5,15 @@ A new command is one module in ``engine/commands/`` with a ``run`` and its ``VER
 
 from __future__ import annotations
 
-from engine.commands import (compliance, drift, environments, event, history, listing, matrix, not_applied, operate, plan_targets,
-                             rollout, tools, unlock, validate)
+from engine.commands import (compliance, drift, environments, event, history, listing, matrix, not_applied, onboard, operate, plan_targets,
+                             properties, rollout, tools, unlock, validate)
 from engine.commands.options import Verb
 
-MODULES = (operate, listing, validate, plan_targets, unlock, event, drift, compliance, matrix, environments, not_applied, history, rollout, tools)
+MODULES = (operate, listing, validate, plan_targets, unlock, event, drift, compliance, onboard, properties, matrix, environments, not_applied,
+           history, rollout, tools)
 VERBS: tuple[Verb, ...] = tuple(verb for module in MODULES for verb in module.VERBS)
 GROUPS = {
     "rollout": "A provider change rolled out to every customer it affects, with one summary comment.",
+    "properties": "The organization's custom property definitions (policy/properties.yml) and one repository's values.",
     "tools": "The pinned binaries the engine needs (pulumi, tofu; actionlint for the workflow tests).",
 }

@@ -416,11 +416,25 @@ class FakeGitHub:
         """Declare an org custom property.  Once an org has definitions, writes of
         undeclared properties or disallowed values get GitHub's 422."""
         with self._lock:
-            self._property_definitions.setdefault(org, {})[name] = {
-                "value_type": value_type,
-                "allowed_values": allowed_values,
-                "default_value": default_value,
-            }
+            self._property_definitions.setdefault(org, {})[name] = self._definition(
+                {"value_type": value_type, "allowed_values": allowed_values, "default_value": default_value})
+
+    @staticmethod
+    def _definition(body: dict[str, Any]) -> dict[str, Any]:
+        """A stored definition: what GitHub keeps of a set payload (missing optional fields: their defaults)."""
+        return {
+            "value_type": body["value_type"],
+            "required": bool(body.get("required", False)),
+            "default_value": copy.deepcopy(body.get("default_value")),
+            "description": body.get("description"),
+            "allowed_values": copy.deepcopy(body.get("allowed_values")),
+            "values_editable_by": body.get("values_editable_by") or "org_actors",
+            "require_explicit_values": bool(body.get("require_explicit_values", False)),
+        }
+
+    def property_definitions(self, org: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._property_definitions.get(org, {}))
 
     # -- fault injection ---------------------------------------------------
 
@@ -1763,6 +1777,38 @@ class FakeGitHub:
             self._apply_properties(r, ctx.body["properties"])
         return _Reply(204)
 
+    def _definition_json(self, org: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {"property_name": name, "url": self._api(f"/orgs/{org}/properties/schema/{name}"), "source_type": "organization",
+                **copy.deepcopy(spec)}
+
+    def _get_org_property_schema(self, ctx: "_Ctx") -> _Reply:
+        org = ctx.params["org"]
+        return _Reply(200, [self._definition_json(org, n, d) for n, d in self._property_definitions.get(org, {}).items()])
+
+    def _patch_org_property_schema(self, ctx: "_Ctx") -> _Reply:
+        """Create or replace definitions in a batch, checked like GitHub: select types need allowed values,
+        the default must be allowed, a required property needs a default."""
+        org = ctx.params["org"]
+        stored = []
+        for p in ctx.body["properties"]:
+            spec = self._definition(p)
+            name, allowed, default = p["property_name"], spec["allowed_values"], spec["default_value"]
+            if spec["value_type"] in ("single_select", "multi_select") and not allowed:
+                raise self._validation_failed(ctx.op, "CustomProperty", "allowed_values", f"Property '{name}' needs allowed values", "invalid")
+            defaults = default if isinstance(default, list) else [] if default is None else [default]
+            if allowed and any(d not in allowed for d in defaults):
+                raise self._validation_failed(ctx.op, "CustomProperty", "default_value", f"Default value of '{name}' is not allowed", "invalid")
+            if spec["value_type"] == "true_false" and any(d not in ("true", "false") for d in defaults):
+                raise self._validation_failed(ctx.op, "CustomProperty", "default_value", f"Default value of '{name}' is not true or false", "invalid")
+            if spec["required"] and not defaults:
+                raise self._validation_failed(ctx.op, "CustomProperty", "default_value", f"Required property '{name}' needs a default value", "invalid")
+            stored.append((name, spec))
+        with self._lock:
+            definitions = self._property_definitions.setdefault(org, {})
+            for name, spec in stored:
+                definitions[name] = spec
+        return _Reply(200, [self._definition_json(org, n, d) for n, d in stored])
+
     # -- GitHub App --------------------------------------------------------
 
     def _installation_for(self, ctx: "_Ctx", owner: str) -> dict[str, Any]:
@@ -1799,6 +1845,9 @@ class FakeGitHub:
             "suspended_by": None,
             "suspended_at": None,
         }
+
+    def _get_org_installation(self, ctx: "_Ctx") -> _Reply:
+        return _Reply(200, self._installation_json(self._installation_for(ctx, ctx.params["org"])))
 
     def _get_repo_installation(self, ctx: "_Ctx") -> _Reply:
         self._need_repo(ctx)
@@ -1911,7 +1960,10 @@ _ROUTES: dict[tuple[str, str], str] = {
     ("PATCH", "/repos/{owner}/{repo}/properties/values"): "_patch_repo_properties",
     ("GET", "/orgs/{org}/properties/values"): "_get_org_properties",
     ("PATCH", "/orgs/{org}/properties/values"): "_patch_org_properties",
+    ("GET", "/orgs/{org}/properties/schema"): "_get_org_property_schema",
+    ("PATCH", "/orgs/{org}/properties/schema"): "_patch_org_property_schema",
     ("GET", "/repos/{owner}/{repo}/installation"): "_get_repo_installation",
+    ("GET", "/orgs/{org}/installation"): "_get_org_installation",
     ("POST", "/app/installations/{installation_id}/access_tokens"): "_create_installation_token",
 }
 
