@@ -223,6 +223,8 @@ def interpret(properties: Properties, terraform: Any = None) -> dict[str, Any]:
         "auto_deploy": properties.spacelift_auto_deploy,
         "drift_auto_remediate": properties.drift_auto_remediate,
     }
+    if "terraform" in tools and "pulumi" in tools:
+        out["notes"] = ["both pulumi and terraform are set: terraform deploys (pick one)"]
     if iac == "terraform" and terraform is not None:
         out["terraform_binary"] = terraform(properties.terraform_version)
     return out

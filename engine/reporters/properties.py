@@ -57,6 +57,7 @@ def render_show(data: dict) -> str:
     if meaning["infrastructure"] == "terraform":
         lines.append(f"terraform: {meaning.get('terraform_binary') or meaning['terraform_version'] or 'the default OpenTofu'}")
     lines.append(f"executor: {meaning['executor']}")
+    lines += [f"note: {note}" for note in meaning.get("notes", [])]
     return "\n".join(lines)
 
 
