@@ -6,6 +6,9 @@ catalog) says who the customer is and how the provider serves it.  Both are stri
 unknown keys are rejected with a "did you mean", types are not coerced, and every
 identifier that could become a path, a shell word or a stack name is checked here,
 once, so nothing downstream has to.
+
+Each rule is written so that ``json_schema`` exports it too (``Rule`` for those pydantic has no
+keyword for); the few JSON Schema cannot express are listed in ``SCHEMA_LIMITS``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,63 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, ValidationInfo, field_validator
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashable by identity, as typing needs of Annotated metadata
+class Rule:
+    """A constraint pydantic has no keyword for, enforced by validation and exported to the JSON Schema.
+
+    ``check`` raises ``ValueError`` with the sentence a person reads; ``schema`` is the same rule in JSON
+    Schema, merged into the annotated type's schema.  One object for both is what keeps ``engine schema``
+    and ``engine validate`` from drifting apart (tests/unit/test_schema_parity.py checks that they agree).
+    """
+
+    check: Callable[[Any], None]
+    schema: dict
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        def validate(value: Any) -> Any:
+            self.check(value)
+            return value
+        return core_schema.no_info_after_validator_function(validate, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = dict(handler(schema))
+        clashing = {key: value for key, value in self.schema.items() if key in json_schema}
+        json_schema.update({key: value for key, value in self.schema.items() if key not in clashing})
+        if clashing:  # a second rule with the same keyword: both must hold
+            json_schema["allOf"] = [*json_schema.get("allOf", []), clashing]
+        return json_schema
+
+
+def one_of(choices: tuple[str, ...], what: str) -> Rule:
+    """The value is one of ``choices`` (a JSON Schema ``enum``); otherwise "unknown <what>", with a "did you mean"."""
+    def check(value: str) -> None:
+        _one_of(value, choices, what)
+    return Rule(check, {"enum": list(choices)})
+
+
+def none_of(reserved: dict[str, str]) -> Rule:
+    """The value is not a key of ``reserved`` (a JSON Schema ``not``/``enum``), whose value says why."""
+    def check(value: str) -> None:
+        if value in reserved:
+            raise ValueError(reserved[value])
+    return Rule(check, {"not": {"enum": sorted(reserved)}})
+
+
+def unique_items(message: str) -> Rule:
+    """No item of the list appears twice (JSON Schema ``uniqueItems``)."""
+    def check(value: list) -> None:
+        if len(set(value)) != len(value):
+            raise ValueError(message)
+    return Rule(check, {"uniqueItems": True})
 
 
 # Identifiers.  Lower-case DNS-label-like names: safe as a directory name, a shell word,
@@ -27,10 +83,18 @@ REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
 RESERVED_NAMES = {"con", "nul", "aux", "prn", "organization", "all", "default"}
 # Commit statuses are infra/<environment>; these two contexts are commit-wide (the apply gate, the customer file).
 STATUS_CONTEXTS = {"apply", "configuration"}
+# Tags the provider sets on every resource itself.
+PROVIDER_TAGS = ("customer", "environment", "managed-by")
+MAX_TAGS = 40
 
-CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
-EnvironmentName = Annotated[str, StringConstraints(pattern=ENVIRONMENT_PATTERN)]
-TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,62}$")]
+CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN),
+                       none_of({name: f"customer id {name!r} is reserved" for name in RESERVED_NAMES})]
+EnvironmentName = Annotated[str, StringConstraints(pattern=ENVIRONMENT_PATTERN), none_of({
+    **{name: f"environment name {name!r} is reserved" for name in RESERVED_NAMES},
+    **{name: f"environment name {name!r} is reserved: the engine reports infra/{name} for the whole commit" for name in STATUS_CONTEXTS},
+})]
+TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,62}$"),
+                   none_of({name: f"tag {name!r} is set by the provider and cannot be overridden" for name in PROVIDER_TAGS})]
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[A-Za-z0-9 _.:/=+@-]*$")]
 
 # Instance families the provider offers, with the size ladder.  Shapes are
@@ -76,15 +140,10 @@ class Database(Strict):
     enabled: bool = True
     engine: Literal["postgres", "mysql"] = "postgres"
     engine_version: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,2}(\.[0-9]{1,2})?$")] | None = None
-    instance_class: str = "db.t3.micro"
+    instance_class: Annotated[str, one_of(DATABASE_CLASSES, "database instance class")] = "db.t3.micro"
     storage_gb: Annotated[int, Field(ge=5, le=2048)] = 20
     backup_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
     multi_az: bool = False
-
-    @field_validator("instance_class")
-    @classmethod
-    def _known_class(cls, value: str) -> str:
-        return _one_of(value, DATABASE_CLASSES, "database instance class")
 
 
 class Monitoring(Strict):
@@ -100,40 +159,34 @@ class Monitoring(Strict):
 class Environment(Strict):
     """What one environment of the customer's service needs."""
 
-    instance_type: str
+    instance_type: Annotated[str, one_of(INSTANCE_TYPES, "instance type")]
     instance_count: Annotated[int, Field(ge=1, le=20)] = 1
     volume_size_gb: Annotated[int, Field(ge=8, le=1024)] = 20
     network_slot: Annotated[int, Field(ge=0, le=MAX_NETWORK_SLOT)] | None = None
     database: Database | None = None
     monitoring: Monitoring | None = None
 
-    @field_validator("instance_type")
-    @classmethod
-    def _known_type(cls, value: str) -> str:
-        return _one_of(value, INSTANCE_TYPES, "instance type")
+
+def _slot_needed(schema: dict) -> None:
+    """The JSON Schema half of "an environment without a well-known name sets network_slot"."""
+    environment = schema.pop("additionalProperties")
+    schema["properties"] = {name: dict(environment) for name in WELL_KNOWN_SLOTS}
+    schema["additionalProperties"] = {"allOf": [environment, {"required": ["network_slot"], "properties": {"network_slot": {"type": "integer"}}}]}
 
 
 class CustomerConfig(Strict):
     """The customer file, ``infra/variables.yml``."""
 
     project_name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$")]
-    environments: dict[EnvironmentName, Environment]
+    # One network slot each, so at most MAX_NETWORK_SLOT + 1.
+    environments: Annotated[dict[EnvironmentName, Environment], Field(min_length=1, max_length=MAX_NETWORK_SLOT + 1, json_schema_extra=_slot_needed)]
     database: Database | None = None
     monitoring: Monitoring | None = None
-    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] = Field(default_factory=dict)
 
     @field_validator("environments")
     @classmethod
     def _environments(cls, value: dict[str, Environment]) -> dict[str, Environment]:
-        if not value:
-            raise ValueError("at least one environment is required (for example 'staging:')")
-        if len(value) > MAX_NETWORK_SLOT + 1:
-            raise ValueError(f"at most {MAX_NETWORK_SLOT + 1} environments are supported")
-        for name in value:
-            if name in RESERVED_NAMES:
-                raise ValueError(f"environment name {name!r} is reserved")
-            if name in STATUS_CONTEXTS:
-                raise ValueError(f"environment name {name!r} is reserved: the engine reports infra/{name} for the whole commit")
         seen: dict[int, str] = {}
         for name, env in value.items():
             slot = network_slot(name, env)
@@ -147,17 +200,6 @@ class CustomerConfig(Strict):
             seen[slot] = name
         return value
 
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 40:
-            raise ValueError("at most 40 tags are allowed")
-        reserved = {"customer", "environment", "managed-by"} & set(value)
-        if reserved:
-            raise ValueError(f"tag {sorted(reserved)[0]!r} is set by the provider and cannot be overridden")
-        return value
-
-
 
 def network_slot(name: str, env: Environment) -> int | None:
     return env.network_slot if env.network_slot is not None else WELL_KNOWN_SLOTS.get(name)
@@ -166,34 +208,35 @@ def network_slot(name: str, env: Environment) -> int | None:
 class Properties(Strict):
     """GitHub repository custom properties the engine understands."""
 
-    infrastructure_tools: list[Literal["pulumi", "terraform", "ansible"]] = Field(default_factory=lambda: ["pulumi"])
+    infrastructure_tools: Annotated[list[Literal["pulumi", "terraform", "ansible"]], unique_items("tools are listed more than once")] = Field(
+        default_factory=lambda: ["pulumi"])
     terraform_version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")] | None = None
     spacelift_auto_deploy: bool = False
     drift_auto_remediate: bool = False  # `engine drift --remediate` may re-apply this tenant's desired state
 
-    @field_validator("infrastructure_tools")
-    @classmethod
-    def _tools(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("tools are listed more than once")
-        return value
+
+_S3_BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+
+
+def _state_url_ok(url: str) -> None:
+    problem = state_url_problem(url)
+    if problem:
+        raise ValueError(problem)
 
 
 class StateBackend(Strict):
     """Where the tenant's state lives.  The engine appends ``/<customer>`` to the URL's path."""
 
-    url: Annotated[str, StringConstraints(pattern=r"^(file|s3)://[A-Za-z0-9._~/%?&=:-]*$", max_length=512)]
-
-    @field_validator("url")
-    @classmethod
-    def _no_traversal(cls, value: str) -> str:
-        problem = state_url_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+    url: Annotated[str, StringConstraints(pattern=r"^(file|s3)://[A-Za-z0-9._~/%?&=:-]*$", max_length=512),
+                   Rule(_state_url_ok, {"allOf": [
+                       # What JSON Schema can say of state_url_problem: file:// names an absolute directory, s3:// a bucket
+                       # (ECMA-262 regexes, as editors run them).  Its checks after percent-decoding are in the description.
+                       {"pattern": r"^(?!file:)|^file:///+[^/?]"},
+                       {"pattern": rf"^(?!s3:)|^s3://(?![^/?]*\.\.){_S3_BUCKET_NAME}(?:[/?]|$)"},
+                   ]})]
 
 
-_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_S3_BUCKET = re.compile(rf"^{_S3_BUCKET_NAME}$")
 _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _UNSAFE_PATH_CHAR = re.compile(r"[\x00-\x1f\x7f\\]")  # controls, DEL and '\'
 
@@ -233,17 +276,27 @@ class Upstream(Strict):
     outputs: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]], Field(min_length=1, max_length=20)]
 
 
+# A path segment other than '.' and '..' (pydantic's regexes have no look-ahead to say "not").
+_SEGMENT = r"(\.?[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)"
+
+
 class TenantRecord(Strict):
     """The provider's record of one customer: ``stacks/<customer>.yml``."""
+
+    # _senders_named below, for editors
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"dispatch_auth": {"const": "allowed_senders"}}, "required": ["dispatch_auth"]},
+        "then": {"properties": {"allowed_senders": {"minItems": 1}}, "required": ["allowed_senders"]},
+    })
 
     customer: CustomerId
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     repository: Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)]
-    config_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\.ya?ml$", max_length=200)] = "infra/variables.yml"
-    source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", max_length=200)] | None = None
+    config_path: Annotated[str, StringConstraints(pattern=rf"^({_SEGMENT}/)*[A-Za-z0-9_.-]+\.ya?ml$", max_length=200)] = "infra/variables.yml"
+    source: Annotated[str, StringConstraints(pattern=rf"^{_SEGMENT}(/{_SEGMENT})*$", max_length=200)] | None = None
     target: Literal["local", "aws"] = "local"
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+-[0-9]$")] = "eu-west-1"
-    network_index: Annotated[int, Field(ge=1, le=1023)]
+    network_index: Annotated[int, Field(ge=1, le=1023)]  # the tenant's /18 of 10.0.0.0/8 (engine/planning.py)
     state: StateBackend | None = None
     properties: Properties = Field(default_factory=Properties)
     consumes: Annotated[list[Upstream], Field(max_length=5)] = Field(default_factory=list)
@@ -258,13 +311,6 @@ class TenantRecord(Strict):
     property_overrides: list[Literal["infrastructure_tools", "terraform_version", "spacelift_auto_deploy", "drift_auto_remediate"]] = Field(
         default_factory=lambda: ["infrastructure_tools", "terraform_version", "spacelift_auto_deploy"])
 
-    @field_validator("customer")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if value in RESERVED_NAMES:
-            raise ValueError(f"customer id {value!r} is reserved")
-        return value
-
     @field_validator("dispatch_auth")
     @classmethod
     def _senders_named(cls, value: str, info: ValidationInfo) -> str:
@@ -272,18 +318,66 @@ class TenantRecord(Strict):
             raise ValueError("allowed_senders needs allowed_senders: the logins whose unsigned dispatches may run this tenant")
         return value
 
-    @field_validator("config_path", "source")
-    @classmethod
-    def _relative(cls, value: str | None) -> str | None:
-        if value is not None and any(part in ("..", ".") for part in value.split("/")):
-            raise ValueError("must be a relative path without '.' or '..' segments")
-        return value
+
+# What `engine validate` enforces and JSON Schema cannot say, by name (tests/unit/test_schema_parity.py knows each
+# name: they are the only cases where a file passes the schema and fails validation).
+_WHOLE_INTEGERS = "integers are written as integers: 2, not 2.0 (JSON Schema cannot tell 2.0 from 2)."
+SCHEMA_LIMITS: dict[str, dict[str, str]] = {
+    "customer": {
+        "network-slots-distinct": "two environments cannot use the same network slot (a well-known name's slot or "
+                                  "network_slot): a rule across environments.",
+        "whole-integers": _WHOLE_INTEGERS,
+    },
+    "tenant": {
+        "customer-is-file-name": "customer is the file's name: stacks/<customer>.yml.",
+        "state-url-decoded": "state.url is also checked after percent-decoding, as the tools decode it, until decoding "
+                             "changes nothing: no '.', '..' or empty path segments, no control characters or '\\', and "
+                             "every '%' in the path starts a %XX.",
+        "whole-integers": _WHOLE_INTEGERS,
+    },
+}
+_TITLES = {"customer": "Customer infrastructure file (infra/variables.yml)", "tenant": "Tenant record (stacks/<customer>.yml)"}
+_READ_AS = ("The file is read as YAML 1.2, as editors read it: only true and false (also True, TRUE, False, FALSE) are "
+            "booleans; yes, no, on, off, y and n are text, so a key that takes true or false refuses them. It is one "
+            "document without anchors, aliases, merge keys (<<), explicit tags or duplicate keys, at most 256 KiB and "
+            "16 levels deep.")
+_ACROSS_CATALOG = ("Checked when the catalog is read, not by `engine validate`: network_index is unique across the catalog "
+                   "and a tenant's source does not lie inside another's; consumes is checked against the catalog when "
+                   "the tenant runs.")
+
+
+class _Generator(GenerateJsonSchema):
+    """pydantic's JSON Schema, with a mapping's key rules where editors apply them to every key.
+
+    pydantic writes ``dict[Key, Value]`` as ``patternProperties: {<key pattern>: Value}``, which lets any key that
+    does not match the pattern through; validation refuses it.  Here every key must match (``propertyNames``) and
+    every value is a Value (``additionalProperties``).
+    """
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        json_schema = super().dict_schema(schema)
+        patterns = json_schema.pop("patternProperties", None)
+        if patterns:
+            (pattern, values), = patterns.items()
+            json_schema["propertyNames"] = {"pattern": pattern, **json_schema.get("propertyNames", {})}
+            json_schema["additionalProperties"] = values
+        return json_schema
 
 
 def json_schema(kind: str) -> dict:
-    """JSON Schema for editors: ``customer`` (infra/variables.yml) or ``tenant`` (stacks/*.yml)."""
+    """JSON Schema (draft 2020-12) for editors: ``customer`` (infra/variables.yml) or ``tenant`` (stacks/*.yml).
+
+    It holds every rule of ``engine validate`` that JSON Schema can express; its ``description`` lists the others
+    (``SCHEMA_LIMITS``).
+    """
     model = {"customer": CustomerConfig, "tenant": TenantRecord}[kind]
-    schema = model.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = {"customer": "Customer infrastructure file (infra/variables.yml)", "tenant": "Tenant record (stacks/<customer>.yml)"}[kind]
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema(schema_generator=_Generator)}
+    schema["title"] = _TITLES[kind]
+    limits = "\n".join(f"- {name}: {text}" for name, text in SCHEMA_LIMITS[kind].items())
+    schema["description"] = "\n\n".join([
+        (model.__doc__ or "").strip(),
+        f"`engine validate` also checks what this schema cannot express:\n{limits}",
+        _READ_AS,
+        *([_ACROSS_CATALOG] if kind == "tenant" else []),
+    ])
     return schema

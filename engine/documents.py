@@ -3,13 +3,15 @@
 Customer files come from customer repositories, so this loader trusts nothing:
 size and nesting are capped, anchors/aliases (billion-laughs) and explicit tags
 (``!!python/object``, ``!Ref``…) are refused, duplicate keys are errors (PyYAML
-silently keeps the last one), and only one document is allowed.  Every node's line
-is kept so validation errors can name file, line and key path.
+silently keeps the last one), and only one document is allowed.  Plain scalars are read
+as YAML 1.2 reads them, as editors do: ``yes``/``no``/``on``/``off`` are text, not booleans.
+Every node's line is kept so validation errors can name file, line and key path.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +203,8 @@ class _Frame:
 class _Reader:
     """One pass over the event stream: refuse hostile shapes, build the value and remember every key's line.
 
-    The parser is libyaml's; scalars are resolved and constructed as ``yaml.safe_load`` would.  A hostile
+    The parser is libyaml's; scalars are resolved by YAML 1.2's core schema (``_CoreResolver``) and constructed by
+    PyYAML's safe constructor.  A hostile
     shape or a syntax error anywhere in the text is reported before a problem found while building (a
     duplicate key, a merge key, a scalar that cannot be constructed): the first such problem is held back
     until the whole stream has been checked, and nothing more is built after it.  (This loop runs for
@@ -344,12 +347,57 @@ class _Reader:
         self._fail(event, f"YAML tag {event.tag!r} is not allowed")
 
 
-class _Scalars(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-    """Scalars resolved and constructed exactly as ``yaml.safe_load`` would (one per document)."""
+_BOOL_TAG, _INT_TAG, _FLOAT_TAG, _NULL_TAG = (f"tag:yaml.org,2002:{kind}" for kind in ("bool", "int", "float", "null"))
+# YAML 1.2's core schema (yaml.org/spec/1.2.2, 10.3.2): what editors and other YAML 1.2 readers take a plain scalar for.
+# PyYAML follows YAML 1.1, where yes/no/on/off are booleans, 1_000 and 1:30 integers and 2024-01-01 a date; an
+# editor checking the file against `engine schema` sees text there, so the engine reads them as text too.
+_CORE_BOOL = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
+_CORE_INT = re.compile(r"(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
+_CORE_FLOAT = re.compile(r"(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z")
+_CORE_NULL = re.compile(r"(?:~|null|Null|NULL|)\Z")
+
+
+class _CoreResolver(yaml.resolver.BaseResolver):
+    """Resolves plain scalars by YAML 1.2's core schema (keeping ``<<`` recognisable, so it is refused as a merge key)."""
+
+
+for _tag, _pattern, _first in [
+    (_BOOL_TAG, _CORE_BOOL, "tTfF"),
+    (_INT_TAG, _CORE_INT, "-+0123456789"),  # before float: "1" is an integer
+    (_FLOAT_TAG, _CORE_FLOAT, "-+0123456789."),
+    (_NULL_TAG, _CORE_NULL, ["~", "n", "N", ""]),
+    (_MERGE_TAG, re.compile(r"<<\Z"), "<"),
+]:
+    _CoreResolver.add_implicit_resolver(_tag, _pattern, list(_first))
+
+
+class _Scalars(yaml.constructor.SafeConstructor, _CoreResolver):
+    """Scalars resolved by YAML 1.2's core schema and constructed by PyYAML's safe constructor (one per document).
+
+    Explicitly tagged scalars (``!!bool``, ``!!int``, ``!!float``) must be written as the core schema writes them.
+    """
 
     def __init__(self) -> None:
         yaml.constructor.SafeConstructor.__init__(self)
-        yaml.resolver.Resolver.__init__(self)
+        _CoreResolver.__init__(self)
+
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:
+        if not _CORE_BOOL.match(node.value):
+            raise ValueError(f"{node.value!r} cannot be read as bool: write true or false")
+        return node.value.lower() == "true"
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = node.value
+        if not _CORE_INT.match(text):
+            raise ValueError(f"{text!r} cannot be read as int: write digits, 0o octal or 0x hexadecimal")
+        return int(text[2:], 8 if text[1] == "o" else 16) if text[:2] in ("0o", "0x") else int(text, 10)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        if not (_CORE_FLOAT.match(node.value) or _CORE_INT.match(node.value)):
+            raise ValueError(f"{node.value!r} cannot be read as float")
+        if _CORE_INT.match(node.value):
+            return float(self.construct_yaml_int(node))
+        return super().construct_yaml_float(node)
 
     def value(self, event: yaml.ScalarEvent, tag: str, name: str, path: KeyPath) -> Any:
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
@@ -358,3 +406,7 @@ class _Scalars(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             reason = getattr(exc, "problem", None) or _first_line(exc)
             raise ConfigError([Problem(name, event.start_mark.line + 1, format_key_path(path) or DOCUMENT, f"invalid value: {reason}")]) from None
+
+
+for _tag, _construct in [(_BOOL_TAG, _Scalars.construct_yaml_bool), (_INT_TAG, _Scalars.construct_yaml_int), (_FLOAT_TAG, _Scalars.construct_yaml_float)]:
+    _Scalars.add_constructor(_tag, _construct)

@@ -106,6 +106,8 @@ def _reason(err: dict, loc: tuple, model: type[BaseModel]) -> str:
         hint = ""
         if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
             hint = f' (put it in quotes: "{value}")'
+        if kind == "bool_type" and isinstance(value, str) and value.lower() in _YAML11_BOOLEANS:
+            hint = ": write true or false (the engine reads YAML 1.2, as editors do: yes, no, on and off are text)"
         return f"expected {_TYPE_NAMES[kind]}, got {got}{hint}"
     if kind == "string_pattern_mismatch":
         pattern = err.get("ctx", {}).get("pattern")
@@ -119,9 +121,27 @@ def _reason(err: dict, loc: tuple, model: type[BaseModel]) -> str:
         return msg.removeprefix("Value error, ")
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         return f"{_short(value)} is out of range ({err['msg'].lower()})"
+    if kind in {"too_long", "too_short"} and err.get("ctx", {}).get("field_type") == "Dictionary":
+        return _count_reason(kind, err["ctx"], loc, value)
     if kind in {"string_too_long", "string_too_short", "too_long", "too_short"}:
         return err["msg"].lower()
     return str(err.get("msg", "invalid value"))
+
+
+# Booleans in YAML 1.1 (PyYAML's default) that YAML 1.2 reads as text; true and false in odd case are text in both.
+_YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
+# What the entries of a mapping are called (one, several), for "at most 16 environments are allowed".
+_ENTRIES = {"environments": ("environment", "environments"), "tags": ("tag", "tags")}
+
+
+def _count_reason(kind: str, ctx: dict, loc: tuple, value: Any) -> str:
+    last = str(loc[-1]) if loc else ""
+    one, several = _ENTRIES.get(last, ("entry", "entries"))
+    if kind == "too_long":
+        return f"at most {ctx['max_length']} {several} are allowed, found {len(value)}"
+    if ctx["min_length"] == 1:
+        return f"at least one {one} is required" + (" (for example 'staging:')" if last == "environments" else "")
+    return f"at least {ctx['min_length']} {several} are required"
 
 
 def _pattern_hint(loc: tuple) -> str | None:
@@ -137,7 +157,7 @@ def _pattern_hint(loc: tuple) -> str | None:
     if len(loc) >= 2 and loc[-2] == "tags" or last == "tags":
         return "tag keys start with a letter; tags may use letters, digits, spaces and _ . : / = + @ -"
     if last in {"config_path", "source"}:
-        return "expected a relative path of letters, digits, '_', '.', '-' and '/'"
+        return "expected a relative path of letters, digits, '_', '.', '-' and '/', without '.' or '..' segments"
     if last == "signature":
         return "expected 't=<unix time>,v1=<64 hex digits>' as .github/scripts/sign_dispatch.py makes it (docs/SETUP.md 1.7)"
     return None

@@ -6,21 +6,29 @@ import click
 from pathlib import Path
 
 from engine.commands import Outcome
-from engine.config import CustomerConfig, json_schema
+from engine.config import CustomerConfig, TenantRecord, json_schema
 from engine.validation import validate_document, validate_tenant_record
-from engine.documents import load_file
+from engine.documents import Document, load_file
 from engine.commands.options import FILE, JSON, Verb, arg, opt
 
 
 def run(path: Path, kind: str = "auto") -> Outcome:
     """Exit 0 when valid; a ``ConfigError`` (exit 2) naming file, line and key otherwise."""
-    doc = load_file(path)
-    if kind == "auto":
-        kind = "tenant" if isinstance(doc.data, dict) and "customer" in doc.data and "repository" in doc.data else "customer"
-    obj = validate_document(doc, CustomerConfig) if kind == "customer" else validate_tenant_record(doc, path)
+    kind, obj = check(load_file(path), path, kind)
     extra = f" ({len(obj.environments)} environments: {', '.join(obj.environments)})" if kind == "customer" else f" (customer {obj.customer})"
     return Outcome({"ok": True, "file": str(path), "kind": kind, "value": obj.model_dump(mode="json")},
                    f"{path}: valid {kind} file{extra}")
+
+
+def check(doc: Document, path: Path, kind: str = "auto") -> tuple[str, CustomerConfig | TenantRecord]:
+    """The kind (``auto`` decided by content) and the validated model of ``doc``, read from ``path``.
+
+    Raises ``ConfigError``.  Everything `engine validate` checks is here (tests/unit/test_schema_parity.py
+    holds the exported schema against it).
+    """
+    if kind == "auto":
+        kind = "tenant" if isinstance(doc.data, dict) and "customer" in doc.data and "repository" in doc.data else "customer"
+    return kind, validate_document(doc, CustomerConfig) if kind == "customer" else validate_tenant_record(doc, path)
 
 
 def schema(kind: str) -> Outcome:
