@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import Annotated, Any, Iterator, Union
 
 import jsonschema
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from engine.commands.validate import check as engine_validate
-from engine.config import (MAX_NETWORK_SLOT, MAX_TAGS, PROVIDER_TAGS, RESERVED_NAMES, SCHEMA_LIMITS, STATUS_CONTEXTS,
-                           CustomerConfig, TenantRecord, json_schema)
+from engine.config import (MAX_NETWORK_SLOT, MAX_TAGS, PROVIDER_TAGS, SCHEMA_LIMITS, WELL_KNOWN_SLOTS, CustomerConfig, TenantRecord,
+                           json_schema)
 from engine.documents import load_text
 from engine.errors import ConfigError, Problem
 from tests.conftest import REPO, SMALL_CONFIG, THREE_ENVIRONMENTS, tenant_record
@@ -283,16 +282,11 @@ def variants(base: Base) -> Iterator[tuple[str, dict]]:
 def _more_environments(data: dict) -> Iterator[tuple[str, dict]]:
     """The customer file with as many environments as there are network slots, and one more."""
     environments = data["environments"]
-    used = {env.get("network_slot", slot) for name, env in environments.items() if (slot := _well_known(name)) is not None or env.get("network_slot") is not None}
+    used = {env["network_slot"] if env.get("network_slot") is not None else WELL_KNOWN_SLOTS.get(name) for name, env in environments.items()}
     free = [slot for slot in range(MAX_NETWORK_SLOT + 1) if slot not in used]
     for count in (MAX_NETWORK_SLOT + 1, MAX_NETWORK_SLOT + 2):
         extra = {f"extra-{i}": {"instance_type": "t3.nano", "network_slot": free[i % len(free)]} for i in range(count - len(environments))}
         yield f"environments × {count}", {**data, "environments": {**environments, **extra}}
-
-
-def _well_known(name: str) -> int | None:
-    from engine.config import WELL_KNOWN_SLOTS
-    return WELL_KNOWN_SLOTS.get(name)
 
 
 # --- the two judges --------------------------------------------------------------------------------------------
