@@ -410,3 +410,21 @@ class _Scalars(yaml.constructor.SafeConstructor, _CoreResolver):
 
 for _tag, _construct in [(_BOOL_TAG, _Scalars.construct_yaml_bool), (_INT_TAG, _Scalars.construct_yaml_int), (_FLOAT_TAG, _Scalars.construct_yaml_float)]:
     _Scalars.add_constructor(_tag, _construct)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes YAML that reads back the same with the engine's YAML 1.2 loader *and* with YAML 1.1 readers:
+    a string either would take for something else (``0o17``, ``yes``, ``1.10``) is quoted."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if _CoreResolver().resolve(yaml.ScalarNode, data, (True, False)) != _STR_TAG:
+            return self.represent_scalar(_STR_TAG, data, style="'")
+        return super().represent_str(data)
+
+
+_Dumper.add_representer(str, _Dumper.represent_str)
+
+
+def dump_yaml(data: object) -> str:
+    """``data`` as block-style YAML (flow style for lists of scalars), keys in the given order."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=None, allow_unicode=False)

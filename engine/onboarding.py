@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 from pydantic import ValidationError
 
 from engine.catalog import Catalog, check_customer_id
 from engine.config import REPOSITORY_PATTERN, TenantRecord
 from engine.planning import tenant_network
-from engine.errors import ConfigError, InputError
-from engine.validation import validation_problems
+from engine.errors import ConfigError, EngineError, InputError
+from engine.documents import dump_yaml, load_text
+from engine.validation import validate_tenant_record, validation_problems
 
 MAX_NETWORK_INDEX = 1023  # TenantRecord.network_index's bound: 1,023 /18 tenant networks in the fleet's range
 
@@ -76,7 +76,7 @@ class OnboardPlan:
 def _record_text(data: dict[str, Any], actor: str) -> str:
     header = (f"# Tenant record of {data['customer']}: written by `engine onboard` ({actor}, "
               f"{time.strftime('%Y-%m-%d', time.gmtime())}). Reference: docs/CONFIGURATION.md.\n")
-    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=False)
+    return header + dump_yaml(data)
 
 
 def plan(catalog: Catalog, customer: str, repository: str, *, tools: list[str], terraform_version: str | None = None,
@@ -120,9 +120,11 @@ def plan(catalog: Catalog, customer: str, repository: str, *, tools: list[str], 
     except ValidationError as exc:
         raise ConfigError(validation_problems(exc, "engine onboard options", TenantRecord, data)) from None
     catalog.check_unique([*records, record])
+    text = _record_text(data, actor)
+    if validate_tenant_record(load_text(text, str(path)), path) != record:  # dump_yaml quotes what could be misread
+        raise EngineError(f"the tenant record of {customer} would not read back as written (a bug: please report it)")
     wanted = {"infrastructure_tools": list(tools), **({"terraform_version": terraform_version} if terraform_version else {})}
-    return OnboardPlan(customer, repository, record, path, _record_text(data, actor), wanted,
-                       {"cidr": tenant_network(record.network_index)})
+    return OnboardPlan(customer, repository, record, path, text, wanted, {"cidr": tenant_network(record.network_index)})
 
 
 def write_record(plan: OnboardPlan) -> None:

@@ -228,3 +228,11 @@ def test_offboard_refuses_a_customer_whose_outputs_others_consume(tmp_path):
         "consumes:\n  - customer: acme\n    outputs: [vpc_id]\n")
     run = cli("offboard", "acme", "--yes")
     assert run.code == 2 and "used by app" in run.stderr
+
+
+def test_values_yaml_could_misread_are_written_quoted_and_read_back_as_given(tmp_path):
+    cli = _cli(tmp_path)
+    cli("onboard", "newco", "--repository", "newco/app", "--display-name", "0o17", check=0)
+    text = (cli.catalog / "stacks" / "newco.yml").read_text()
+    assert "display_name: '0o17'" in text
+    assert cli("validate", "stacks/newco.yml", "--json", check=0).json()["value"]["display_name"] == "0o17"
