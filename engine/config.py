@@ -208,7 +208,7 @@ def network_slot(name: str, env: Environment) -> int | None:
 class Properties(Strict):
     """GitHub repository custom properties the engine understands."""
 
-    infrastructure_tools: Annotated[list[Literal["pulumi", "terraform", "ansible"]], unique_items("tools are listed more than once")] = Field(
+    infrastructure_tools: Annotated[list[Literal["pulumi", "terraform", "ansible", "spacelift"]], unique_items("tools are listed more than once")] = Field(
         default_factory=lambda: ["pulumi"])
     terraform_version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")] | None = None
     spacelift_auto_deploy: bool = False

@@ -219,7 +219,7 @@ def interpret(properties: Properties, terraform: Any = None) -> dict[str, Any]:
         "infrastructure": iac,
         "configuration": "ansible" if "ansible" in tools else None,
         "terraform_version": properties.terraform_version,
-        "executor": "engine",
+        "executor": "spacelift" if "spacelift" in tools else "engine",
         "auto_deploy": properties.spacelift_auto_deploy,
         "drift_auto_remediate": properties.drift_auto_remediate,
     }

@@ -40,7 +40,7 @@ def test_schema_dry_run_prints_the_definitions_and_writes_nothing(tmp_path, gith
     cli = _cli(tmp_path, github_server)
     run = cli("properties", "schema", "--org", "acme-corp", "--dry-run")
     assert run.code == 0, run.stderr
-    assert "would create infrastructure_tools (multi_select, allowed [pulumi, terraform, ansible], default [pulumi], required, " \
+    assert "would create infrastructure_tools (multi_select, allowed [pulumi, terraform, ansible, spacelift], default [pulumi], required, " \
            "editable by org_and_repo_actors)" in run.stdout
     assert "would create drift_auto_remediate (true_false, default false, editable by org_actors)" in run.stdout
     data = cli("properties", "schema", "--org", "acme-corp", "--dry-run", "--json", check=0).json()
