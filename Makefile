@@ -16,7 +16,7 @@ SUDO    = $(if $(filter 0,$(shell id -u)),,sudo)
 help:
 	@echo "make demo   - deploy the example customer acme locally and print its outputs"
 	@echo "make test   - run the whole test suite"
-	@echo "make tools  - build/install the pinned pulumi, tofu and actionlint (and the local OpenTofu provider) into the tool cache"
+	@echo "make tools  - build/install the pinned pulumi, tofu, actionlint and opa (and the local OpenTofu provider) into the tool cache"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,7 @@ tools-pulumi: venv
 
 tools: venv
 	$(BIN)/engine tools install
+	$(BIN)/engine policy install
 
 # The run-history tests start a throwaway PostgreSQL server from Debian's binaries (as the postgres user).
 postgres:

@@ -83,11 +83,17 @@ def _settings(target) -> dict:
     return {k: v for k, v in (target.config or {}).items() if k not in _NOT_SETTINGS}
 
 
+def target_properties(target) -> dict:
+    """The custom properties a target was planned from (what the runner knows; the caller may pass the tenant's own)."""
+    return {"infrastructure_tools": [target.tool, *target.post_steps], "terraform_version": target.tool_version}
+
+
 def _document(target, properties: dict | None, resources: Iterable[PlannedResource]) -> PlanDocument:
     order = {a: i for i, a in enumerate(ACTIONS)}
     return PlanDocument(
         tenant=target.customer, environment=target.environment, tool=target.tool, target=target.program,
-        region=str((target.config or {}).get("region") or ""), settings=_settings(target), properties=dict(properties or {}),
+        region=str((target.config or {}).get("region") or ""), settings=_settings(target),
+        properties=dict(properties) if properties is not None else target_properties(target),
         resources=tuple(sorted(resources, key=lambda r: (r.address, order.get(r.action, 9)))),
     )
 
@@ -368,3 +374,62 @@ def from_pulumi_preview(steps: Iterable[PulumiStep], target, properties: dict | 
         by_urn[address] = PlannedResource(address=address, type=kind, raw_type=short, action=action, before=before, after=after,
                                           planned=new if new is not None else (old or {}))
     return _document(target, properties, by_urn.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# The desired state, without a tool: what the provider's programs create for a target's settings
+
+
+def desired_document(target, properties: dict | None = None) -> PlanDocument:
+    """Every resource the provider's program (``programs/<target>``, ``terraform/``) creates for ``target``'s settings,
+    as creates — no tool runs, so a fleet's monthly cost is priced in milliseconds (``engine cost --all``).
+
+    It models the programs: a test prices it against real previews and plans of the same settings, so the two
+    cannot drift apart unnoticed.  Consumed tenants' network peerings are left out (they carry no charge).
+    """
+    s = target.config or {}
+    tags = dict(s.get("tags") or {})
+    net = s.get("network") or {}
+    count = int(s.get("instance_count") or 1)
+    resources: list[PlannedResource] = []
+
+    def add(name: str, kind: str, attributes: dict, raw: str = "desired") -> None:
+        resources.append(PlannedResource(address=f"{kind}.{name}", type=kind, raw_type=raw, action="create", after=attributes))
+
+    aws = target.program == "aws"
+    add("vpc", "network", {"cidr": net.get("vpc_cidr"), "tags": tags})
+    subnets = [("public", i, c) for i, c in enumerate(net.get("public_subnets") or [])] + \
+              [("private", i, c) for i, c in enumerate(net.get("private_subnets") or [])]
+    for tier, index, cidr in subnets:
+        add(f"{tier}-{index}", "subnet", {"cidr": cidr, "tags": tags} | ({} if aws else {"tier": tier}))
+    add("public", "route_table", {"routes_to": ["internet_gateway"], "tags": tags})
+    add("private", "route_table", {"routes_to": ["nat_gateway"], "tags": tags})
+    if aws:
+        add("igw", "internet_gateway", {"tags": tags})
+        for tier, index, _ in subnets:
+            add(f"{tier}-{index}", "route_table_association", {"tags": None})
+        add("nat", "public_ip", {"tags": tags})
+        add("nat", "nat_gateway", {"tags": tags})
+        add("app", "security_group", {"tags": tags})
+    for index in range(count):
+        add(f"app-{index + 1}", "instance", {"instance_type": s.get("instance_type"), "root_volume_gb": s.get("volume_size_gb"),
+                                             "root_volume_type": "gp3", "tags": tags})
+    db = s.get("database")
+    if db:
+        add("database", "database", {"engine": db.get("engine"), "instance_class": db.get("instance_class"), "storage_gb": db.get("storage_gb"),
+                                     "multi_az": bool(db.get("multi_az")), "backup_retention_days": db.get("backup_retention_days"),
+                                     "publicly_accessible": False, "storage_encrypted": True, "tags": tags})
+        if aws:
+            add("database", "security_group", {"tags": tags})
+            add("database", "db_subnet_group", {"tags": tags})
+    mon = s.get("monitoring")
+    if mon:
+        if aws:
+            add("alerts", "notification_topic", {"tags": tags})
+            if mon.get("alert_email"):
+                add("alerts-email", "notification_subscription", {"tags": None})
+            for index in range(count):
+                add(f"cpu-high-app-{index + 1}", "alarm", {"alarm_count": 1, "tags": tags})
+        else:
+            add("monitoring", "alarm", {"alarm_count": count, "tags": tags})
+    return _document(target, properties, resources)

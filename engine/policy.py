@@ -105,7 +105,7 @@ def evaluate_input(data: dict, policy_dir: Path = POLICY_DIR, tool: Tool | None 
     args = [str(_opa(tool).executable), "eval", "--format", "json", "--stdin-input"]
     for path in policy_files(policy_dir):
         args += ["--data", str(path)]
-    done = process.run([*args, QUERY], env=process.tool_env(), timeout=TIMEOUT_S, input=json.dumps(data))
+    done = process.run([*args, QUERY], env=process.tool_env(), timeout=TIMEOUT_S, input=json.dumps(data, default=str))
     if done.returncode != 0:
         raise PolicyError(f"the policies in {policy_dir} could not be evaluated:\n{_opa_errors(done.stdout or done.stderr)}",
                           hint="run `engine policy test` to see every problem")

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from engine.errors import EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from engine.plan_document import PlanDocument
 
 SECRET_MASK = "[secret]"
 
@@ -142,6 +146,9 @@ class StackResult:
     ansible: StepOutcome | None = None
     info: StackInfo | None = None  # list
     finished_at: str | None = None  # remediation: when the desired state was put back
+    # preview (and up): the normalized, secret-free plan that policy and cost read (engine/plan_document.py).
+    # Not part of to_dict: `--json` output keeps its shape; `engine policy eval --json` shows it.
+    plan: "PlanDocument | None" = None
 
     def __post_init__(self) -> None:
         self.operation = Operation(self.operation)

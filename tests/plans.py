@@ -32,7 +32,7 @@ def terraform_plan(kind: str, which: str) -> dict:
 
 
 def terraform_document(kind: str, which: str) -> PlanDocument:
-    return from_terraform_plan(terraform_plan(kind, which), fixture_target(kind, which if kind == "local" else "create"))
+    return from_terraform_plan(terraform_plan(kind, which), fixture_target(kind, which))
 
 
 class _Recorder(pulumi.runtime.Mocks):
@@ -63,8 +63,19 @@ def pulumi_steps(t: StackTarget) -> list[PulumiStep]:
         programs.load(t.program)(t.config)
 
     body()
-    return [PulumiStep(urn=f"urn:pulumi:{t.stack}::{t.project}::{r.typ}::{r.name}", type=r.typ, op="create", new_inputs=dict(r.inputs))
+    return [PulumiStep(urn=f"urn:pulumi:{t.stack}::{t.project}::{r.typ}::{r.name}", type=r.typ, op="create", new_inputs=_as_sent(dict(r.inputs)))
             for r in recorder.resources]
+
+
+def _as_sent(value):
+    """Inputs as the engine's events carry them: values not known during a preview are Pulumi's unknown sentinel."""
+    if isinstance(value, dict):
+        return {k: _as_sent(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_sent(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def pulumi_document(t: StackTarget) -> PlanDocument:

@@ -28,6 +28,7 @@ from engine.errors import ToolchainError
 from engine.home import EngineHome
 from engine.planning import StackTarget
 from engine.diffs import changed_paths, value_diffs
+from engine.plan_document import PulumiStep, from_pulumi_preview, step_from_event
 from engine.results import SECRET_MASK, Changes, Operation, ResourceChange, StackInfo, StackResult, Status
 from engine.runners.base import StackLockHeld, exclusive, locked_result, state_file
 from engine.stream import EventStream, Notice, ResourceStep, StackStarted
@@ -176,7 +177,7 @@ class PulumiRunner:
     def _run(self, target: StackTarget, operation: Operation, retried: bool = False) -> StackResult:
         started = time.monotonic()
         result = StackResult.for_target(target, operation)
-        events = _EventCollector(target, self.stream)
+        events = _EventCollector(target, self.stream, plan=operation in (Operation.PREVIEW, Operation.UP))
         try:
             stack = self._stack(target, create=operation in (Operation.UP, Operation.PREVIEW))
             if stack is None:
@@ -187,10 +188,13 @@ class PulumiRunner:
                 # remediate = refresh first, so changes made outside Pulumi are seen and put back
                 up = stack.up(on_event=events, color="never", suppress_progress=True, refresh=operation == "remediate")
                 result.changes = Changes.from_counts(up.summary.resource_changes)
+                if events.plan:
+                    result.plan = from_pulumi_preview(events.steps, target)  # what this update did, as a plan document
                 result.outputs = _mask(up.outputs)
             elif operation == "preview":
                 pre = stack.preview(on_event=events, color="never", suppress_progress=True, diff=False)
                 result.changes = Changes.from_counts(pre.change_summary)
+                result.plan = from_pulumi_preview(events.steps, target)
             elif operation == "refresh":
                 ref = stack.refresh(on_event=events, color="never", suppress_progress=True)
                 result.changes = Changes.from_counts(ref.summary.resource_changes)
@@ -304,9 +308,11 @@ class PulumiRunner:
 class _EventCollector:
     """Turns Pulumi's engine events into resource steps on the stream, a resource change list and error text."""
 
-    def __init__(self, target: StackTarget, stream: EventStream):
+    def __init__(self, target: StackTarget, stream: EventStream, plan: bool = False):
         self.target = target
         self.stream = stream
+        self.plan = plan  # keep every step's planned inputs (secrets masked as they arrive) for the plan document
+        self.steps: list[PulumiStep] = []
         self.changes: list[ResourceChange] = []
         self.errors: list[str] = []
         self._seen: set[str] = set()
@@ -320,6 +326,10 @@ class _EventCollector:
 
     def __call__(self, event: auto.EngineEvent) -> None:
         pre = event.resource_pre_event
+        if pre is not None and self.plan:
+            step = step_from_event(event)
+            if step is not None:
+                self.steps.append(step)
         if pre is not None:
             meta = pre.metadata
             op = _op(meta)
