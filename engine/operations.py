@@ -40,7 +40,10 @@ class Engine:
     remote_source: Callable[[TenantRecord], Tenant] | None = None
     # What happens during runs; reporters subscribe (console progress, GitHub feedback, history, …).
     stream: EventStream = field(default_factory=EventStream)
+    # Which runner serves a target when it is not its tool's (Spacelift, for the tenants it executes); None: the tool's.
+    executor: Callable[[TenantRecord, StackTarget], str | None] | None = None
     _catalog_checked: bool = field(default=False, init=False, repr=False)
+    _executors: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def settings(self) -> Settings:
         return Settings(state_root=str(self.home.state_root), local_root=str(self.home.local_root))
@@ -68,7 +71,13 @@ class Engine:
         tenant = self.load(customer, tenant)
         targets = plan_targets(tenant.record, tenant.config, self.settings(), environments)
         self._check_upstreams(tenant, targets)
+        if self.executor is not None:
+            self._executors.update({t.fqn: self.executor(tenant.record, t) or t.tool for t in targets})
         return targets
+
+    def runner_key(self, target: StackTarget) -> str:
+        """The runner that serves ``target``: its tool's, or the executor chosen when it was planned."""
+        return self._executors.get(target.fqn, target.tool)
 
     def plan_many(self, customers: list[str], environments: list[str] | None = None,
                   on_error: Callable[[str, EngineError], None] | None = None) -> list[StackTarget]:
@@ -140,13 +149,13 @@ class Engine:
         targets = self.plan(customer, environments, tenant)
         runners: dict[str, Runner] = {}
         for target in targets:
-            if target.tool not in runners:
-                runners[target.tool] = self.runners(target.tool)
+            if self.runner_key(target) not in runners:
+                runners[self.runner_key(target)] = self.runners(self.runner_key(target))
         if operation in _WRITES_OR_PLANS:
             for target in targets:
                 self._refuse_tool_switch(target)
         for tool, runner in runners.items():
-            runner.prepare([t for t in targets if t.tool == tool])  # e.g. an unsatisfiable terraform_version: exit 2, nothing ran
+            runner.prepare([t for t in targets if self.runner_key(t) == tool])  # e.g. an unsatisfiable terraform_version: exit 2, nothing ran
         self.stream.publish(RunStarted(customer, operation, tuple(targets)))
         result = RunResult(customer=customer, operation=operation)
         failed: StackResult | None = None
@@ -165,7 +174,7 @@ class Engine:
                         self._stack_done(target, stack_result)
                         continue
                     target = resolved
-                stack_result = runners[target.tool].run(target, operation)
+                stack_result = runners[self.runner_key(target)].run(target, operation)
                 if operation == Operation.UP and stack_result.status == Status.SUCCEEDED:
                     for step_name in target.post_steps:
                         if self.steps is None:

@@ -38,8 +38,16 @@ def _terraform(w: "Wiring") -> Runner:
                            modules_root=w.provider_dir("terraform", MODULES_ROOT))
 
 
-# tool name (as planned from infrastructure_tools) -> how to build its runner
-RUNNERS: dict[str, Callable[["Wiring"], Runner]] = {"pulumi": _pulumi, "terraform": _terraform}
+def _spacelift(w: "Wiring") -> Runner:
+    from engine.runners.spacelift import SpaceliftRunner
+
+    tenants = w._spacelift.setdefault("tenants", {})  # filled by Wiring.executor as the engine plans each tenant
+    return SpaceliftRunner(w.home, w.stream, settings=w.spacelift_settings(required=True), api=w.spacelift, lock_timeout=w.lock_timeout,
+                           auto_deploy=lambda customer: tenants[customer].properties.spacelift_auto_deploy)
+
+
+# tool name (as planned from infrastructure_tools), or executor, -> how to build its runner
+RUNNERS: dict[str, Callable[["Wiring"], Runner]] = {"pulumi": _pulumi, "terraform": _terraform, "spacelift": _spacelift}
 
 GITHUB_CREDENTIALS = ("ENGINE_GITHUB_TOKEN", "GITHUB_TOKEN", "ENGINE_GITHUB_APP_ID")
 
@@ -56,6 +64,7 @@ class Wiring:
     _engine: Engine | None = field(default=None, repr=False)
     _github: dict[object, "GitHubAPI"] = field(default_factory=dict, repr=False)
     _history: "Recorder | None" = field(default=None, repr=False)
+    _spacelift: dict[str, object] = field(default_factory=dict, repr=False)  # settings and client, built once
 
     @classmethod
     def from_options(cls, catalog: str | None, home: str | None) -> "Wiring":
@@ -104,7 +113,7 @@ class Wiring:
                 api = self.github()
                 remote_source = lambda record: remote_tenant(api, record)  # noqa: E731 - tenants without a local checkout
             self._engine = Engine(catalog=catalog, home=self.home, runners=self.runner, steps=self.step,
-                                  remote_source=remote_source, stream=self.stream)
+                                  remote_source=remote_source, stream=self.stream, executor=self.executor)
             self.stream.subscribe(self.history)
         return self._engine
 
@@ -116,6 +125,34 @@ class Wiring:
 
             self._history = recorder_from_env(self.home.root)
         return self._history
+
+    # -- Spacelift (engine/spacelift) -------------------------------------------
+
+    def spacelift_settings(self, required: bool = False):
+        """The catalog's spacelift.yml (validated, read once), or None without one (``required``: exit 2 instead)."""
+        from engine.spacelift.settings import load_settings, require_settings
+
+        if "settings" not in self._spacelift or (required and self._spacelift["settings"] is None):
+            self._spacelift["settings"] = require_settings(self.catalog_root) if required else load_settings(self.catalog_root)
+        return self._spacelift["settings"]
+
+    def executor(self, record, target) -> str | None:
+        """Which runner serves ``target`` when it is not its tool's: "spacelift" for tenants Spacelift executes."""
+        from engine.spacelift.settings import executes
+
+        if not executes(self.spacelift_settings(), record):
+            return None
+        self._spacelift.setdefault("tenants", {})[record.customer] = record  # its properties as loaded (custom properties applied)
+        return "spacelift"
+
+    def spacelift(self):
+        """The Spacelift API client, built once from spacelift.yml and SPACELIFT_API_KEY_* (closed by ``close``)."""
+        if "api" not in self._spacelift:
+            from engine.spacelift.client import SpaceliftAPI
+            from engine.spacelift.settings import credentials
+
+            self._spacelift["api"] = SpaceliftAPI(credentials(self.spacelift_settings(required=True)))
+        return self._spacelift["api"]
 
     # -- GitHub --------------------------------------------------------------
 
@@ -146,6 +183,9 @@ class Wiring:
         return self._github[key]
 
     def close(self) -> None:
+        api = self._spacelift.pop("api", None)
+        if api is not None:
+            api.close()
         for api in self._github.values():
             close = getattr(api, "close", None)
             if close is not None:

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from engine.commands import cost, policy
 from engine.commands import (compliance, drift, environments, event, history, listing, matrix, not_applied, onboard, operate, plan_targets,
-                             properties, rollout, tools, unlock, validate)
+                             properties, rollout, spacelift, tools, unlock, validate)
 from engine.commands.options import Verb
 
 MODULES = (operate, listing, validate, plan_targets, unlock, event, drift, compliance, onboard, properties, matrix, environments, not_applied,
-           history, rollout, tools, policy, cost)
+           history, rollout, tools, spacelift, policy, cost)
 VERBS: tuple[Verb, ...] = tuple(verb for module in MODULES for verb in module.VERBS)
 GROUPS = {
     "policy": "Policy as code: the provider's Rego policies (policy/*.rego), tested and evaluated with OPA.",
     "rollout": "A provider change rolled out to every customer it affects, with one summary comment.",
     "properties": "The organization's custom property definitions (policy/properties.yml) and one repository's values.",
+    "spacelift": "Spacelift stacks for the tenants Spacelift executes (spacelift.yml): sync them, check them.",
     "tools": "The pinned binaries the engine needs (pulumi, tofu; actionlint for the workflow tests).",
 }
