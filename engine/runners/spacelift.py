@@ -127,7 +127,7 @@ class SpaceliftRunner:
         run = self.api.trigger_run(sid, self.commit(), RUN_TYPES[operation])
         url = f"{self.api.credentials.endpoint}/stack/{sid}/run/{run.id}"
         self.stream.publish(Notice(target, f"Spacelift run {run.id} ({RUN_TYPES[operation].lower()}): {url}"))
-        deadline = started + self.settings.run_timeout_s
+        deadline = self._clock() + self.settings.run_timeout_s  # the run's own time, from its trigger
         seen: set[str] = set()
         resources: list[ResourceChange] | None = None
         confirmed = False

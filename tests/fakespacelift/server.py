@@ -73,6 +73,8 @@ class FakeSpacelift:
         self.calls: list[tuple[str, dict]] = []  # (operation field, variables) of every executed request
         self.faults: list[Fault] = []
         self.exchanges = 0
+        self.unauthorized = 0  # requests answered 401
+        self._expire_after: int | None = None
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -110,7 +112,7 @@ class FakeSpacelift:
                 self.end_headers()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -138,6 +140,11 @@ class FakeSpacelift:
         """Every token issued so far stops working (as if it had expired early)."""
         with self._lock:
             self.tokens.clear()
+
+    def expire_tokens_after(self, calls: int) -> None:
+        """The tokens in use stop working after ``calls`` more authenticated requests (a token expiring mid-run)."""
+        with self._lock:
+            self._expire_after = calls
 
     def plan(self, stack_id: str, plan: RunPlan) -> None:
         self.plans[stack_id] = plan
@@ -188,7 +195,15 @@ class FakeSpacelift:
             if first != "apiKeyUser":
                 token = headers.get("authorization", "").removeprefix("Bearer ")
                 if self.tokens.get(token, 0) <= self.clock():
+                    self.unauthorized += 1
                     return 401, {"errors": [{"message": "unauthorized"}]}, {}
+                if self._expire_after is not None:
+                    self._expire_after -= 1
+                    if self._expire_after < 0:
+                        self._expire_after = None
+                        self.tokens.clear()
+                        self.unauthorized += 1
+                        return 401, {"errors": [{"message": "unauthorized"}]}, {}
             fault = self._fault(first)
             if fault is not None and not fault.after:
                 return self._fault_reply(fault)

@@ -197,3 +197,17 @@ def test_sync_without_settings_says_what_to_create(fleet):
     (fleet.catalog / "spacelift.yml").unlink()
     run = fleet("spacelift", "sync", "--all", check=2)
     assert "no Spacelift settings" in run.stderr and "spacelift.yml" in run.stderr
+
+
+def test_faults_during_a_sync_create_no_duplicate_stack_and_lose_no_change(fleet, spacelift_server):
+    spacelift_server.inject("stackCreate", 502, times=3, after=True)  # created, answer lost
+    spacelift_server.inject("stackCreate", 503, times=2)  # not processed
+    spacelift_server.inject("stackConfigAdd", 502, times=3, after=True)
+    spacelift_server.inject("stacks", 503)
+    spacelift_server.inject(None, 429, times=2, retry_after=0)
+    spacelift_server.expire_tokens_after(40)
+    out = sync(fleet, "--all")
+    assert out["ok"] and len(spacelift_server.stacks) == 20
+    assert spacelift_server.unauthorized >= 1 and spacelift_server.exchanges >= 2
+    again = sync(fleet, "--all")
+    assert again["mutations"] == 0 and {s["action"] for s in again["stacks"]} == {"in-sync"}
