@@ -43,7 +43,7 @@ def _spacelift(w: "Wiring") -> Runner:
 
     tenants = w._spacelift.setdefault("tenants", {})  # filled by Wiring.executor as the engine plans each tenant
     return SpaceliftRunner(w.home, w.stream, settings=w.spacelift_settings(required=True), api=w.spacelift, lock_timeout=w.lock_timeout,
-                           auto_deploy=lambda customer: tenants[customer].properties.spacelift_auto_deploy)
+                           dry_run=w.dry_run, auto_deploy=lambda customer: tenants[customer].properties.spacelift_auto_deploy)
 
 
 # tool name (as planned from infrastructure_tools), or executor, -> how to build its runner

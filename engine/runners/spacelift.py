@@ -45,7 +45,7 @@ class SpaceliftRunner:
 
     def __init__(self, home: EngineHome, stream: EventStream | None = None, *, settings: SpaceliftSettings,
                  api: Callable[[], SpaceliftAPI], auto_deploy: Callable[[str], bool], lock_timeout: float = 0.0,
-                 tofu_version: str | None = None, sleep: Callable[[float], None] = time.sleep,
+                 tofu_version: str | None = None, dry_run: bool = False, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic):
         self.home = home
         self.stream = stream or EventStream()
@@ -54,6 +54,7 @@ class SpaceliftRunner:
         self.auto_deploy = auto_deploy  # customer -> its spacelift_auto_deploy, as the engine loaded the tenant
         self.lock_timeout = lock_timeout
         self.tofu_version = tofu_version
+        self.dry_run = dry_run  # --dry-run: the stack is never changed, only what would change is said
         self._sleep = sleep
         self._clock = clock
 
@@ -117,7 +118,12 @@ class SpaceliftRunner:
         plan = plan_stack(desired, self.api.stack(sid))
         if plan.action == "conflict":
             return self._result(target, operation, Status.FAILED, started, error=plan.error)
-        if plan.mutations:
+        if plan.mutations and self.dry_run:
+            would = ", ".join(plan.fields + plan.variables_set) or "with its settings"
+            self.stream.publish(Notice(target, f"dry run: would {plan.action} Spacelift stack {sid} ({would})"))
+            if plan.action == "create":
+                return self._result(target, operation, Status.NOT_DEPLOYED, started)
+        elif plan.mutations:
             apply(self.api, SyncPlan([plan]))
             if plan.error:
                 return self._result(target, operation, Status.FAILED, started, error=f"could not update stack {sid}: {plan.error}")

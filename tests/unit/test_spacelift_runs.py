@@ -165,3 +165,21 @@ def test_spacelift_tenant_without_credentials_is_bad_input_before_anything_runs(
     monkeypatch.delenv("SPACELIFT_API_KEY_ID")
     run = catalog(tmp_path)("up", "acme", check=2)
     assert "SPACELIFT_API_KEY_ID not set" in run.stderr and env.calls == []
+
+
+def test_a_dry_run_preview_never_changes_the_stack(tmp_path, env):
+    cli = catalog(tmp_path)
+    cli("up", "acme", check=0)  # the stacks exist
+    record = cli.catalog / "stacks" / "acme.yml"
+    record.write_text(record.read_text().replace("network_index: 1", "network_index: 7"))
+    wiring = Wiring.from_options(str(cli.catalog), str(cli.home))
+    wiring.dry_run = True
+    notices: list = []
+    wiring.stream.subscribe(lambda e: notices.append(e.text) if isinstance(e, Notice) else None)
+    before = len(env.mutations())
+    try:
+        result = wiring.engine().run("acme", "preview", ["staging"])
+    finally:
+        wiring.close()
+    assert result.ok and [name for name, _ in env.mutations()[before:]] == ["runTrigger"]  # a proposed run only
+    assert any(n.startswith("dry run: would update Spacelift stack acme-staging (TF_VAR_network)") for n in notices)
