@@ -7,6 +7,8 @@ never trigger a run twice.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from engine.results import Changes, StackResult
@@ -14,6 +16,7 @@ from engine.stream import Notice, ResourceStep
 from engine.wiring import Wiring
 from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 from tests.fakespacelift import RunPlan
+from tests.fakegithub.fixture import github_server  # noqa: F401 - fixture
 from tests.fakespacelift.fixture import spacelift_server  # noqa: F401 - fixture
 
 SETTINGS = """\
@@ -183,3 +186,48 @@ def test_a_dry_run_preview_never_changes_the_stack(tmp_path, env):
         wiring.close()
     assert result.ok and [name for name, _ in env.mutations()[before:]] == ["runTrigger"]  # a proposed run only
     assert any(n.startswith("dry run: would update Spacelift stack acme-staging (TF_VAR_network)") for n in notices)
+
+
+# -- the GitHub loop: the same feedback as a local run --------------------------------------------------
+
+SHA = "5" * 40
+
+
+@pytest.fixture
+def github_loop(tmp_path, env, github_server, monkeypatch):  # noqa: F811
+    """acme (terraform, Spacelift-executed) read from its repository on the local GitHub server; a dispatch to apply."""
+    record = ("customer: acme\nrepository: acme-org/app\ntarget: local\nnetwork_index: 1\ndispatch_auth: allowed_senders\n"
+              "allowed_senders: [acme-bot]\nproperties: {infrastructure_tools: [terraform], spacelift_auto_deploy: true}\n")
+    root = make_catalog(tmp_path / "catalog", {"acme": (record, None)})
+    (root / "spacelift.yml").write_text(SETTINGS.format(timeout=10))
+    github_server.add_repo("acme-org", "app", properties={"infrastructure_tools": ["terraform"]})
+    github_server.put_file("acme-org", "app", SHA, "infra/variables.yml", SMALL_CONFIG.format(name="acme-app"))
+    github_server.set_ref("acme-org", "app", "main", SHA)  # main's head: an apply deploys the head
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "infra-change", "sender": {"login": "acme-bot"},
+                                 "client_payload": {"customer": "acme", "sha": SHA, "mode": "apply"}}))
+    for key, value in {"GITHUB_API_URL": github_server.url, "GITHUB_TOKEN": "test-token", "GITHUB_SERVER_URL": "https://github.example",
+                       "GITHUB_REPOSITORY": "provider/manager", "GITHUB_RUN_ID": "5", "ENGINE_GITHUB_TIMEOUT": "5",
+                       "ENGINE_GITHUB_MAX_RETRY_WAIT": "1"}.items():
+        monkeypatch.setenv(key, value)
+    return EngineCLI(tmp_path / "home", root), github_server, event
+
+
+def test_an_apply_from_github_through_spacelift_answers_in_the_customers_repository_like_a_local_run(github_loop):
+    cli, github, event = github_loop
+    out = cli("event", "repository_dispatch", str(event), "--json", check=0).json()
+    assert [e["status"] for e in out["environments"].values()] == ["succeeded", "succeeded"]
+    statuses = {s["context"]: s["state"] for s in github.statuses("acme-org", "app", SHA)}
+    assert statuses["infra/staging"] == "success" and statuses["infra/production"] == "success"
+    deployments = github.deployments("acme-org", "app")
+    assert sorted(d["environment"] for d in deployments) == ["production", "staging"]
+    assert all("not-a-real-password" not in json.dumps(d) for d in deployments)  # sensitive outputs stay masked
+
+
+def test_a_run_left_for_confirmation_is_a_failed_status_saying_so(github_loop):
+    cli, github, event = github_loop
+    record = cli.catalog / "stacks" / "acme.yml"
+    record.write_text(record.read_text().replace("spacelift_auto_deploy: true", "spacelift_auto_deploy: false"))
+    cli("event", "repository_dispatch", str(event), "--json", check=1)
+    statuses = {s["context"]: s for s in github.statuses("acme-org", "app", SHA)}
+    assert statuses["infra/staging"]["state"] == "failure" and "waiting for confirmation" in statuses["infra/staging"]["description"]
