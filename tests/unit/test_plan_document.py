@@ -151,3 +151,13 @@ def test_the_same_settings_give_the_same_document_from_pulumi_and_terraform():
 def test_the_document_round_trips_through_json():
     doc = terraform_document("aws", "update")
     assert PlanDocument.from_dict(json.loads(doc.to_json())) == doc
+
+
+def test_a_result_carries_its_plan_but_json_output_keeps_its_shape():
+    from engine.results import StackResult
+
+    doc = terraform_document("local", "create")
+    with_plan = StackResult("tfco", "production", "tfco/production", "terraform", "preview", "succeeded", plan=doc)
+    without = StackResult("tfco", "production", "tfco/production", "terraform", "preview", "succeeded")
+    assert with_plan.plan is doc
+    assert with_plan.to_dict() == without.to_dict()  # `--json` is unchanged: the document is shown by `engine policy eval`
