@@ -252,8 +252,15 @@ class GitHubAPI:
         """(default branch, the commit it points at now)."""
         owner, name = repository.split("/", 1)
         gh = self.client(repository)
-        branch = gh.rest.repos.get(owner, name).parsed_data.default_branch
-        ref = gh.rest.git.get_ref(owner, name, f"heads/{branch}").json()
+        try:
+            branch = gh.rest.repos.get(owner, name).parsed_data.default_branch
+            ref = gh.rest.git.get_ref(owner, name, f"heads/{branch}").json()
+        except RequestFailed as exc:
+            if exc.response.status_code in (404, 409):  # no such repository (for these credentials), or an empty one
+                raise InputError(f"{repository} has no commit on its default branch, or the engine cannot see the repository "
+                                 f"(GitHub answered {exc.response.status_code})",
+                                 hint="check the repository name in the tenant record and that the App is installed on it") from None
+            raise
         return branch, ref["object"]["sha"]
 
     @_refused_credentials_are_errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from githubkit.exception import RequestFailed, RequestTimeout, SecondaryRateLimitExceeded
 from githubkit.response import Response
 
@@ -62,3 +63,14 @@ def test_settings_from_the_actions_environment():
     assert s.api_url == "https://ghe.example/api/v3" and s.token == "t0k"
     assert s.run_url == "https://ghe.example/provider/manager/actions/runs/42"
     assert "t0k" not in repr(s) and "PRIVATE" not in repr(Settings.from_env({"ENGINE_GITHUB_APP_PRIVATE_KEY": "PRIVATE KEY"}))
+
+
+def test_a_repository_the_engine_cannot_see_is_a_clear_input_error_not_a_crash():
+    from engine.errors import InputError
+    from engine.github import GitHubAPI, Settings
+    from tests.fakegithub.server import FakeGitHub
+
+    with FakeGitHub(auto_create=False) as server:
+        api = GitHubAPI(Settings(api_url=server.url, token="test-token", max_retry_wait=1))
+        with pytest.raises(InputError, match="gone-org/app has no commit on its default branch, or the engine cannot see the repository"):
+            api.default_branch_head("gone-org/app")
