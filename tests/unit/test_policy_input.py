@@ -58,3 +58,13 @@ def test_test_files_are_left_out_of_evaluation_and_data_files_out_of_both(tmp_pa
     assert [p.name for p in policy.policy_files(tmp_path, tests=True)] == ["a.rego", "a_test.rego"]
     with pytest.raises(policy.PolicyError, match="no policies"):
         policy.policy_files(tmp_path / "empty")
+
+
+def test_without_opa_the_error_says_how_to_get_it(monkeypatch, tmp_path):
+    from engine import opa
+    from engine.errors import ToolchainError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no opa on PATH; the unit tier's tool cache is empty
+    with pytest.raises(ToolchainError) as err:
+        opa.ensure()  # the unit tier forbids installs
+    assert "opa v1.22.4 is not installed" in err.value.message and "engine policy install" in err.value.hint
