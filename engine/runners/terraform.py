@@ -1,4 +1,8 @@
-"""The Terraform runner: the only module that starts ``tofu`` (or ``terraform``).
+"""The Terraform runner: the only module that starts ``tofu`` and ``terraform``.
+
+Which binary serves a stack is the customer's ``terraform_version`` (``select_binary``, pure):
+HashiCorp Terraform at the line's newest release the engine builds, else OpenTofu for the lines it
+covers, else exit 2 naming what can be had.
 
 Terraform-tagged customers look exactly like Pulumi customers from the outside: the
 same operations, the same ``StackResult``.  Inside, each customer × environment gets
@@ -33,46 +37,112 @@ from engine.stream import EventStream, ResourceStep, StackStarted
 from engine.toolchain import TOFU_VERSION, Tool
 
 MODULES_ROOT = Path(__file__).resolve().parent.parent.parent / "terraform"  # a source checkout's; the provider's catalog may hold its own
-# Compatibility range of the pinned OpenTofu: it forked from Terraform 1.6 and tracks its language.
-TOFU_COVERS = ((1, 6), tuple(int(p) for p in TOFU_VERSION.split(".")[:2]))
+# OpenTofu forked from Terraform 1.6 and tracks its language: OpenTofu vX.Y serves the Terraform lines 1.6 to X.Y.
+TOFU_FIRST_LINE = (1, 6)
+# The first Terraform release line whose S3 backend locks state with a lock file (``use_lockfile``);
+# older lines lock S3 state only with DynamoDB, which the engine does not set up.
+S3_LOCKFILE_SINCE = (1, 10)
 
 
 @dataclass(frozen=True)
 class Binary:
-    path: str
-    label: str  # "OpenTofu v1.10.6" | "Terraform v1.6.6"
+    """The binary that serves a stack: ``distribution`` ("terraform" | "opentofu") at ``version``.
+
+    ``path`` is empty until the binary is resolved (the choice is made before anything is installed).
+    """
+    distribution: str
+    version: str
+    path: str = ""
+
+    @property
+    def label(self) -> str:
+        """What ``--json`` details, comments and events call it: "Terraform v1.6.6" | "OpenTofu v1.12.6"."""
+        return f"{'Terraform' if self.distribution == 'terraform' else 'OpenTofu'} v{self.version}"
+
+    @property
+    def line(self) -> tuple[int, int]:
+        major, minor = self.version.split(".")[:2]
+        return int(major), int(minor)
 
 
 def _parse_version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
 
-def select_binary(requested: str | None, tofu: Tool, terraform_on_path: tuple[str, str] | None) -> Binary:
-    """Which binary serves ``terraform_version`` (a custom property such as "1.6").
+def _line(version: str) -> str:
+    return ".".join(version.split(".")[:2])
 
-    A ``terraform`` on PATH whose version starts with the requested one wins; otherwise
-    the pinned OpenTofu serves any version in its compatibility range.  Anything else
-    raises ``InputError`` (exit 2) saying why.  ``tofu`` may be a not-yet-installed
-    placeholder: choosing needs only its version.
+
+def select_binary(requested: str | None, *, tofu_version: str = TOFU_VERSION, terraform_builds: dict[str, str] | None = None,
+                  terraform_on_path: tuple[str, str] | None = None, distribution: str = "terraform") -> Binary:
+    """Which binary serves ``terraform_version`` (a custom property: a line "1.6" or a release "1.6.6").
+
+    Pure: from what can be had, never installing anything.  In order:
+
+    1. no pin: the pinned OpenTofu;
+    2. HashiCorp Terraform at the line's newest buildable release (``terraform_builds``; a pin
+       "X.Y.Z" must be exactly that release) — or a ``terraform`` on PATH at that release, or in a
+       line the engine cannot build;
+    3. OpenTofu, for a line "X.Y" in its range (1.6 to its own line);
+    4. else ``InputError`` (exit 2) naming what can be had.
+
+    ``distribution="opentofu"`` (the provider's choice, ``ENGINE_TERRAFORM_DISTRIBUTION``) skips step 2.
     """
-    tofu_binary = Binary(str(tofu.executable), f"OpenTofu v{tofu.version}")
+    builds = toolchain.TERRAFORM_BUILDS if terraform_builds is None else terraform_builds
+    tofu = Binary("opentofu", tofu_version)
     if requested is None:
-        return tofu_binary
-    if terraform_on_path is not None:
-        path, version = terraform_on_path
-        if version == requested or version.startswith(requested + "."):
-            return Binary(path, f"Terraform v{version}")
-    want = _parse_version(requested)[:2]
-    low, high = TOFU_COVERS
-    if low <= want <= high:
-        return tofu_binary
-    found = f"; terraform on PATH is v{terraform_on_path[1]}" if terraform_on_path else "; no terraform on PATH"
-    raise InputError(
-        f"terraform_version {requested} cannot be satisfied: OpenTofu v{tofu.version} covers "
-        f"{low[0]}.{low[1]}–{high[0]}.{high[1]}{found}",
-        hint=f"set the repository's terraform_version custom property to a version between {low[0]}.{low[1]} and {high[0]}.{high[1]}, "
-             f"or install terraform {requested} on PATH",
-    )
+        return tofu
+    parts = _parse_version(requested)
+    line = _line(requested)
+    exact = len(parts) > 2
+    if distribution == "terraform":
+        if terraform_on_path is not None:
+            path, version = terraform_on_path
+            if version == requested or (not exact and _line(version) == line and builds.get(line) in (None, version)):
+                return Binary("terraform", version, path)
+        if builds.get(line) and (not exact or builds[line] == requested):
+            return Binary("terraform", builds[line])
+    low, high = TOFU_FIRST_LINE, tuple(int(p) for p in tofu_version.split(".")[:2])
+    if not exact and low <= parts[:2] <= high:
+        return tofu
+    raise InputError(f"terraform_version {requested} cannot be satisfied: {available(tofu_version, builds, terraform_on_path, distribution)}",
+                     hint=_hint(requested, exact, builds, distribution, low, high))
+
+
+def available(tofu_version: str = TOFU_VERSION, terraform_builds: dict[str, str] | None = None,
+              terraform_on_path: tuple[str, str] | None = None, distribution: str = "terraform") -> str:
+    """The versions that can be had, for a person: "HashiCorp Terraform 1.6 (v1.6.6), …; OpenTofu v1.12.6 for 1.6–1.12"."""
+    builds = toolchain.TERRAFORM_BUILDS if terraform_builds is None else terraform_builds
+    high = ".".join(tofu_version.split(".")[:2])
+    parts = []
+    if distribution == "terraform":
+        lines = ", ".join(f"{line} (v{version})" for line, version in sorted(builds.items(), key=lambda kv: _parse_version(kv[0])))
+        if lines:
+            parts.append(f"HashiCorp Terraform {lines}")
+        if terraform_on_path and terraform_on_path[1] not in builds.values():
+            parts.append(f"terraform v{terraform_on_path[1]} on PATH")
+    parts.append(f"OpenTofu v{tofu_version} for the lines 1.6–{high}")
+    if distribution == "opentofu":
+        parts.append("(this provider serves terraform_version with OpenTofu only: ENGINE_TERRAFORM_DISTRIBUTION=opentofu)")
+    return "; ".join(parts)
+
+
+def _hint(requested: str, exact: bool, builds: dict[str, str], distribution: str, low: tuple, high: tuple) -> str:
+    line = _line(requested)
+    if exact and distribution == "terraform" and line in builds:
+        return f'the engine builds {line} at v{builds[line]}: set the repository\'s terraform_version custom property to "{line}" (or "{builds[line]}")'
+    if exact and low <= _parse_version(requested)[:2] <= high:
+        return f'OpenTofu serves release lines, not exact Terraform releases: set terraform_version to "{line}"'
+    choices = sorted({*(builds if distribution == "terraform" else {}), *(f"1.{m}" for m in range(low[1], high[1] + 1))}, key=_parse_version)
+    return f"set the repository's terraform_version custom property to one of: {', '.join(choices)}"
+
+
+def explain(requested: str | None) -> str:
+    """What serves ``requested`` here, or why nothing can (for ``engine properties show``): never raises."""
+    try:
+        return select_binary(requested, terraform_on_path=terraform_on_path(), distribution=toolchain.terraform_distribution()).label
+    except InputError as exc:
+        return exc.message
 
 
 def terraform_on_path() -> tuple[str, str] | None:
@@ -80,13 +150,53 @@ def terraform_on_path() -> tuple[str, str] | None:
     found = shutil.which("terraform")
     if not found:
         return None
+    version = toolchain.terraform_version_of(found)
+    return (found, version) if version else None
+
+
+def _local_state(target: StackTarget) -> dict | None:
+    """The stack's state file (file:// backends), parsed; None when there is none (or state lives elsewhere)."""
+    local = backend_config(target).get("local")
+    if not local:
+        return None
     try:
-        out = process.run([found, "version", "-json"], env=process.tool_env({"CHECKPOINT_DISABLE": "1"}), timeout=30)
-        return found, json.loads(out.stdout)["terraform_version"]
-    except (InputError, ValueError, KeyError, TypeError):
+        state = json.loads(Path(local["path"]).read_text())
+    except (OSError, ValueError):
         return None
-    except Exception:  # noqa: BLE001 - a broken terraform on PATH is the same as none
+    return state if isinstance(state, dict) else None
+
+
+def state_written_by(state: dict) -> tuple[str, str] | None:
+    """Which binary last wrote ``state``: ("terraform" | "opentofu", version), or None when it holds no resources.
+
+    Both write their own version as ``terraform_version``; the distribution shows in the provider
+    addresses, which each resolves against its own registry (``engine/enginelocal`` is
+    registry.terraform.io/… to Terraform and registry.opentofu.org/… to OpenTofu).
+    """
+    resources = state.get("resources") or []
+    version = state.get("terraform_version")
+    if not resources or not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+\.\d+", version):
         return None
+    providers = " ".join(str(r.get("provider", "")) for r in resources if isinstance(r, dict))
+    hosts = {d for host, d in (("registry.terraform.io/", "terraform"), ("registry.opentofu.org/", "opentofu")) if host in providers}
+    return (hosts.pop(), version) if len(hosts) == 1 else None
+
+
+def downgrade(state: dict | None, binary: Binary) -> tuple[str, str] | None:
+    """(message, hint) when ``binary`` is an older release line of the distribution that last wrote ``state``.
+
+    Terraform and OpenTofu read each other's state (a switch between them is fine: each accepts the
+    other's provider addresses), and a newer line reads an older one's; an older line rewriting a
+    newer one's state may drop what it does not understand, so the engine does not let it write.
+    """
+    written = state_written_by(state) if state else None
+    if not written or written[0] != binary.distribution or _parse_version(written[1])[:2] <= binary.line:
+        return None
+    name = "Terraform" if written[0] == "terraform" else "OpenTofu"
+    return (f"state was last written by {name} v{written[1]}; {binary.label} is an older release line and would rewrite "
+            f"state it may not understand",
+            f"set terraform_version back to {_line(written[1])} (or later); to move to an older line, destroy the stack "
+            f"with {name} v{written[1]} first")
 
 
 def backend_config(target: StackTarget) -> dict:
@@ -117,26 +227,28 @@ class TerraformRunner:
     tool = "terraform"
 
     def __init__(self, home: EngineHome, stream: EventStream | None = None, lock_timeout: float = 0.0, tf_lock_timeout: str = "60s",
-                 find_tofu: Callable[[], Tool] = lambda: toolchain.ensure("tofu"),
+                 find_tool: Callable[[str, str], Tool] = lambda name, version: toolchain.ensure(name, version=version),
                  find_mirror: Callable[[], Path] = lambda: toolchain.ensure_provider_mirror(),
-                 find_terraform: Callable[[], tuple[str, str] | None] = terraform_on_path, modules_root: Path = MODULES_ROOT):
+                 find_terraform: Callable[[], tuple[str, str] | None] = terraform_on_path, modules_root: Path = MODULES_ROOT,
+                 distribution: str | None = None):
         self.home = home
         self.modules_root = modules_root
         self.stream = stream or EventStream()
         self.lock_timeout = lock_timeout
         self.tf_lock_timeout = tf_lock_timeout
-        self._find_tofu, self._find_mirror, self._find_terraform = find_tofu, find_mirror, find_terraform
-        self._tofu: Tool | None = None
+        self._find_tool, self._find_mirror, self._find_terraform = find_tool, find_mirror, find_terraform
+        self._distribution = distribution  # None: ENGINE_TERRAFORM_DISTRIBUTION, read on first use
+        self._resolved: dict[Binary, Binary] = {}
         self._mirror: Path | None = None
         self._terraform: tuple[str, str] | None | bool = False  # False: not looked for yet
 
     # -- tools, resolved on first use (deployed_with needs none) ---------
 
     @property
-    def tofu(self) -> Tool:
-        if self._tofu is None:
-            self._tofu = self._find_tofu()
-        return self._tofu
+    def distribution(self) -> str:
+        if self._distribution is None:
+            self._distribution = toolchain.terraform_distribution()
+        return self._distribution
 
     @property
     def provider_mirror(self) -> Path:
@@ -146,31 +258,67 @@ class TerraformRunner:
 
     def _terraform_on_path(self) -> tuple[str, str] | None:
         if self._terraform is False:
-            self._terraform = self._find_terraform()
+            self._terraform = self._find_terraform() if self.distribution == "terraform" else None
         return self._terraform  # type: ignore[return-value]
+
+    def choose(self, target: StackTarget) -> Binary:
+        """The binary that serves ``target`` (not installed yet); ``InputError`` when none can."""
+        return select_binary(target.tool_version, terraform_on_path=self._terraform_on_path(), distribution=self.distribution)
+
+    def _resolve(self, choice: Binary) -> Binary:
+        """``choice`` with its path: from PATH, the tool cache, or built now (once per run)."""
+        if choice.path:
+            return choice
+        if choice not in self._resolved:
+            tool = self._find_tool("tofu" if choice.distribution == "opentofu" else "terraform", choice.version)
+            self._resolved[choice] = Binary(choice.distribution, choice.version, str(tool.executable))
+        return self._resolved[choice]
 
     # -- preparation (before anything runs) ------------------------------
 
     def prepare(self, targets: list[StackTarget]) -> None:
-        """Fail with exit 2 before any target runs if a binary can't be selected; then make sure the tools exist."""
-        placeholder = Tool("tofu", TOFU_VERSION, Path("(not installed yet)"), "pending")
+        """Fail with exit 2 before any target runs if no binary can serve a stack's ``terraform_version``
+        (or the one that does cannot lock its S3 state); then make sure the binaries exist (a
+        HashiCorp Terraform release not built yet is built now, once, into the shared tool cache)."""
+        choices = []
         for target in targets:
-            select_binary(target.tool_version, self._tofu or placeholder, self._terraform_on_path())
+            choice = self.choose(target)
+            problem = self._cannot_run(target, choice)
+            if problem:
+                raise InputError(problem[0], hint=problem[1])
+            choices.append(choice)
+        for choice in dict.fromkeys(choices):
+            self._resolve(choice)  # installs (builds) before the first stack starts
         if targets:
-            self.tofu, self.provider_mirror  # noqa: B018 - resolve (install) before the first stack starts
+            self.provider_mirror  # noqa: B018
 
     def binary(self, target: StackTarget) -> Binary:
-        return select_binary(target.tool_version, self.tofu, self._terraform_on_path())
+        return self._resolve(self.choose(target))
+
+    @staticmethod
+    def _cannot_run(target: StackTarget, binary: Binary) -> tuple[str, str] | None:
+        """(message, hint) when ``binary`` cannot run ``target`` at all; None when it can."""
+        if "s3" in backend_config(target) and binary.distribution == "terraform" and binary.line < S3_LOCKFILE_SINCE:
+            return (f"{target.fqn} keeps its state in S3, and {binary.label} can lock S3 state only with DynamoDB "
+                    f"(the S3 lock file arrived in Terraform {S3_LOCKFILE_SINCE[0]}.{S3_LOCKFILE_SINCE[1]})",
+                    f"set terraform_version to {S3_LOCKFILE_SINCE[0]}.{S3_LOCKFILE_SINCE[1]} or later, or have OpenTofu serve it "
+                    f"(the provider's ENGINE_TERRAFORM_DISTRIBUTION=opentofu)")
+        return None
 
     def deployed_with(self, target: StackTarget) -> bool:
         """True when the stack's Terraform state (file:// backends) holds resources."""
-        local = backend_config(target).get("local")
-        if not local:
-            return False
+        state = _local_state(target)
+        return bool(state and state.get("resources"))
+
+    def _state(self, target: StackTarget, binary: Binary, work: Path, env: dict) -> dict | None:
+        """The stack's state as its backend holds it (after init); None when there is none."""
+        if "local" in backend_config(target):
+            return _local_state(target)
+        proc = self._tf(binary, ["state", "pull"], work, env)
         try:
-            return bool(json.loads(Path(local["path"]).read_text()).get("resources"))
-        except (OSError, ValueError):
-            return False
+            return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
+        except ValueError:
+            return None
 
     # -- the single place that starts the tool ---------------------------
 
@@ -178,26 +326,32 @@ class TerraformRunner:
         # apply -json: one JSON object per line, turned into live progress by ``stream``
         return process.run([binary.path, *args], cwd=cwd, env=env, on_stdout=stream)
 
-    def _env(self) -> dict:
+    def _env(self, binary: Binary) -> dict:
         """The scrubbed tool environment (no TF_LOG, TF_CLI_ARGS, TF_VAR_*, engine secrets) plus the engine's settings."""
         return process.tool_env({
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
             "TF_CLI_CONFIG_FILE": str(self._cli_config()),
-        }, path_first=[self.tofu.bin_dir])
+        }, path_first=[Path(binary.path).parent])
 
     def _cli_config(self) -> Path:
-        """Providers come from the engine's filesystem mirror; a shared plugin cache (OpenTofu locks it)."""
+        """Providers come from the engine's filesystem mirror; a shared plugin cache (inits that write it run alone).
+
+        One file for both binaries: ``engine/enginelocal`` means registry.terraform.io/engine/enginelocal
+        to HashiCorp Terraform and registry.opentofu.org/engine/enginelocal to OpenTofu; the mirror holds
+        the provider under both, and each binary also finds the other's address (state written by the other).
+        """
         directory = self.home.root / "tofu"
         cache = directory / "plugin-cache"
         cache.mkdir(parents=True, exist_ok=True)
         path = directory / "cli.tfrc"
+        engine_providers = ", ".join(f'"{host}/{toolchain.PROVIDER_ADDRESS[1]}/*"' for host in toolchain.PROVIDER_HOSTS)
         text = (
             f'plugin_cache_dir = "{cache}"\n'
             "provider_installation {\n"
-            f'  filesystem_mirror {{\n    path    = "{self.provider_mirror}"\n    include = ["registry.opentofu.org/engine/*"]\n  }}\n'
-            '  direct {\n    exclude = ["registry.opentofu.org/engine/*"]\n  }\n'
+            f'  filesystem_mirror {{\n    path    = "{self.provider_mirror}"\n    include = [{engine_providers}]\n  }}\n'
+            f'  direct {{\n    exclude = [{engine_providers}]\n  }}\n'
             "}\n"
         )
         if not path.exists() or path.read_text() != text:
@@ -290,8 +444,12 @@ class TerraformRunner:
             with exclusive(self.home, target, operation, self.lock_timeout, self.stream, result.recovered):
                 self.stream.publish(StackStarted(target, operation, binary.label))
                 work = self._workdir(target)
-                env = self._env()
+                env = self._env(binary)
                 self._init(binary, work, env, module=target.program)
+                if operation in _WRITES_STATE:
+                    problem = downgrade(self._state(target, binary, work, env), binary)
+                    if problem:
+                        raise _ToolFailure(f"{problem[0]}. {problem[1][0].upper()}{problem[1][1:]}.")
                 operations = {Operation.UP: self._up, Operation.PREVIEW: self._preview, Operation.REFRESH: self._refresh,
                               Operation.DESTROY: self._destroy, Operation.OUTPUTS: self._outputs_operation, Operation.LIST: self._list,
                               Operation.DRIFT: self._drift,
@@ -408,7 +566,7 @@ class TerraformRunner:
             with exclusive(self.home, target, "unlock", self.lock_timeout, self.stream, []):
                 binary = self.binary(target)
                 work = self._workdir(target)
-                env = self._env()
+                env = self._env(binary)
                 self._init(binary, work, env, module=target.program)
                 proc = self._tf(binary, ["force-unlock", "-force", lock_id], work, env)
         except StackLockHeld as exc:
@@ -434,6 +592,10 @@ class TerraformRunner:
                 directory.rmdir()
             except OSError:
                 break
+
+
+# Operations that write state: an older release line must not run them over a newer one's state.
+_WRITES_STATE = (Operation.UP, Operation.REMEDIATE, Operation.REFRESH, Operation.DESTROY)
 
 
 class _ToolFailure(Exception):

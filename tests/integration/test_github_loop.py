@@ -207,9 +207,9 @@ def test_dry_run_prints_every_write_and_makes_none(loop):
 def test_custom_properties_override_the_tenant_record(loop):
     cli, server, tmp = loop
     pull(server, 4, SHA)
-    server.add_repo(OWNER, REPO, properties={"infrastructure_tools": ["terraform"], "terraform_version": "1.12"})
+    server.add_repo(OWNER, REPO, properties={"infrastructure_tools": ["terraform"], "terraform_version": "1.5"})
     run = cli("event", "repository_dispatch", dispatch(tmp, customer="acme", sha=SHA, pr=4))
-    assert run.code == 2 and "terraform_version 1.12 cannot be satisfied" in run.stderr
+    assert run.code == 2 and "terraform_version 1.5 cannot be satisfied" in run.stderr
     assert not re.search(r"test-token", run.stdout + run.stderr)  # the token is never printed
 
 

@@ -47,7 +47,7 @@ def test_plan_targets_prints_resolved_targets_without_running_anything(cli):
 def test_tools_status_reports_pinned_versions(cli):
     data = cli("tools", "status", "--json", check=0).json()
     names = {t["name"]: t for t in data["tools"]}
-    assert names["pulumi"]["version"] == "3.260.0" and names["tofu"]["version"] == "1.10.6"
+    assert names["pulumi"]["version"] == "3.260.0" and names["tofu"]["version"] == "1.12.6"
 
 
 def test_no_catalog_is_a_clear_error(tmp_path):
