@@ -30,7 +30,7 @@ from tests.conftest import REPO
 
 MARKER = ("sh", "runnable")
 # Documents that must keep at least one runnable block: losing the marker must not make their test vanish.
-MUST_HAVE_RUNNABLE = ("docs/COMPLIANCE.md", "docs/TESTING.md", "docs/PATTERNS.md", "templates/customer/infra/README.md")
+MUST_HAVE_RUNNABLE = ("docs/COMPLIANCE.md", "docs/TESTING.md", "docs/PATTERNS.md", "docs/CUSTOM-PROPERTIES.md", "templates/customer/infra/README.md")
 CUSTOMER_ROOT = "templates/customer"
 BLOCK_TIMEOUT_S = 300
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
