@@ -116,7 +116,10 @@ def load_source(location: str) -> dict[str, dict[str, Any]]:
         name = path.name
     if len(raw) > MAX_SOURCE_BYTES:
         raise InputError(f"source of truth {_redact(location)} is larger than {MAX_SOURCE_BYTES} bytes")
-    text = raw.decode("utf-8", errors="strict")
+    try:
+        text = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{_redact(location)}: not UTF-8 text (byte {exc.start})") from None
     rows: list[dict[str, Any]]
     if name.endswith(".csv"):
         reader = csv.DictReader(io.StringIO(text))
@@ -127,7 +130,12 @@ def load_source(location: str) -> dict[str, dict[str, Any]]:
             rows.append({k: (v.split("|") if v and "|" in v else v) for k, v in row.items() if k and v not in (None, "")})
     else:
         # YAML 1.1 would read `1.10` as the number 1.1: load scalars as strings (BaseLoader)
-        data = json.loads(text) if name.endswith(".json") else yaml.load(text, Loader=yaml.BaseLoader)
+        # JSON numbers keep their text too: 1.10 is the release line "1.10", not 1.1
+        try:
+            data = (json.loads(text, parse_float=str, parse_int=str) if name.endswith(".json")
+                    else yaml.load(text, Loader=yaml.BaseLoader))
+        except (ValueError, yaml.YAMLError) as exc:
+            raise InputError(f"{_redact(location)}: not valid {'JSON' if name.endswith('.json') else 'YAML'}: {str(exc).splitlines()[0][:200]}") from None
         if isinstance(data, dict):
             rows = [{"repository": repo, **(props or {})} for repo, props in data.items()]
         elif isinstance(data, list):
@@ -137,7 +145,8 @@ def load_source(location: str) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     import re
 
-    for number, row in enumerate(rows, start=2):
+    first = 2 if name.endswith(".csv") else 1  # a CSV's line 1 is its header; JSON/YAML rows count from 1
+    for number, row in enumerate(rows, start=first):
         repo = str(row.get("repository", ""))
         if not re.fullmatch(REPOSITORY_PATTERN, repo):
             raise InputError(f"{_redact(location)}: row {number}: {repo[:60]!r} is not an owner/name repository")
@@ -210,6 +219,12 @@ def check(repository: str, actual: dict[str, Any], policy: Policy, expected: dic
                 findings.append(Finding(repository, name, value, None, f"value {', '.join(bad)} is not allowed (allowed: {', '.join(allowed)})"))
     for name, want in expected.items():
         have = actual.get(name)
+        allowed = policy.allowed.get(name)
+        bad = [v for v in _as_list(want) if allowed and v not in allowed]
+        if bad:  # the source of truth itself is wrong: reported, never written to the repository
+            findings.append(Finding(repository, name, have, None, f"the source of truth's value {', '.join(bad)} is not allowed "
+                                                                  f"(allowed: {', '.join(allowed)})"))
+            continue
         if isinstance(have, list) or isinstance(want, list):
             # a multi-select property: a single CSV value is a one-element selection
             differs = sorted(_as_list(have)) != sorted(_as_list(want))

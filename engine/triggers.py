@@ -259,7 +259,8 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
     would_apply = [dry_run_mod.would_apply(s, backends.get(s.environment)) for s in result.stacks] if request.mode == "apply" else []
     return TriggerOutcome(request=request, result=result, feedback=feedback, dry_run={
         "requested": str(request.operation), "ran": str(operation),
-        "summary": f"dry run: {operation} ran instead of {request.operation}; nothing was applied and no GitHub write was made",
+        "summary": (f"dry run: {operation} ran instead of {request.operation}" if operation != request.operation else f"dry run: {operation}")
+                   + "; nothing was applied and no GitHub write was made",
         "would_refuse": refusals, "notes": list(getattr(api, "notes", [])), "would_apply": would_apply,
         "would_write": {"state": [f"{w['stack']}: {w['state']}" for w in would_apply if "state" in w]}})
 

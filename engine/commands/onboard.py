@@ -107,7 +107,9 @@ def _left_to_do(plan: onboarding.OnboardPlan, checks: list[Step], properties_set
         todo.append(f"create {customer}'s dispatch secret (`openssl rand -hex 32`), add it to ENGINE_DISPATCH_SECRETS under "
                     f"\"{customer}\", and give it to the customer for their secret INFRA_DISPATCH_SECRET — docs/SETUP.md 1.7")
     todo.append(f"the customer copies templates/customer/ (trigger-infra.yml) and sets INFRA_CUSTOMER_ID={customer}, "
-                "MANAGER_REPO and MANAGER_REPO_TOKEN — docs/SETUP.md Part 2")
+                "MANAGER_REPO and MANAGER_REPO_TOKEN — docs/SETUP.md Part 2"
+                + (f"; trigger-infra.yml's `paths` must name {record.config_path} (it watches infra/** as shipped)"
+                   if not record.config_path.startswith("infra/") else ""))
     return todo
 
 

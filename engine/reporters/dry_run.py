@@ -41,7 +41,8 @@ def _writes(title: str, writes: list[PlannedWrite]) -> list[str]:
 
 def render_event(dry_run: dict, writes: list[PlannedWrite], repository: str) -> str:
     """The dry-run part of ``engine event --dry-run``: printed after the preview's own result."""
-    lines = ["", f"DRY RUN — {dry_run['ran']} ran instead of {dry_run['requested']}: nothing was applied and no GitHub write was made."]
+    ran = f"{dry_run['ran']} ran instead of {dry_run['requested']}" if dry_run["ran"] != dry_run["requested"] else f"{dry_run['ran']} ran"
+    lines = ["", f"DRY RUN — {ran}: nothing was applied and no GitHub write was made."]
     for refusal in dry_run["would_refuse"]:
         lines.append(f"a real run would REFUSE this event: {esc(refusal)}")
         lines.append("  (the rest shows what it would do once the event is accepted)")

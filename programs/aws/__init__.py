@@ -1,6 +1,6 @@
 """The AWS target: per environment a VPC with subnets and routing, compute, optional RDS and monitoring.
 
-CIDRs come from the planner (tenant /16 by network index, environment /20 by slot),
+CIDRs come from the planner (tenant /18 by network index, environment /22 by slot, /24 subnets),
 so two customers or two environments never overlap.  Every resource carries the
 customer/environment/managed-by tags.  The database password is generated and kept
 by RDS in Secrets Manager (``manage_master_user_password``), so no secret ever passes
