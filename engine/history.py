@@ -15,6 +15,7 @@ line, at most 500 characters.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import socket
@@ -63,11 +64,29 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         "CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at)",
         "CREATE INDEX IF NOT EXISTS runs_customer ON runs (customer, environment, started_at)",
     ]),
+    # For the portal (engine/portal): when the deployed commit was made (lead time), what each run changed (resource
+    # names, types and actions, or compliance findings: never values), per-operation reads, and its API tokens (hashed).
+    (2, [
+        "ALTER TABLE runs ADD COLUMN committed_at TEXT",
+        "ALTER TABLE runs ADD COLUMN details TEXT",
+        "CREATE INDEX IF NOT EXISTS runs_operation ON runs (operation, customer, environment, started_at)",
+        """CREATE TABLE IF NOT EXISTS api_tokens (
+            id {id},
+            token_hash TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 COLUMNS = ("started_at", "finished_at", "actor", "host", "customer", "environment", "tool", "operation", "status",
-           "create_count", "update_count", "delete_count", "replace_count", "same_count", "duration_s", "error", "run_url", "sha")
+           "create_count", "update_count", "delete_count", "replace_count", "same_count", "duration_s", "error", "run_url", "sha",
+           "committed_at", "details")
+DETAILS_MAX_ITEMS = 50  # resources (or findings) kept per run; the rest are counted
 INSERT = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM runs"
 
@@ -209,6 +228,20 @@ class HistoryStore:
         with self._conn() as conn:
             self._execute(conn, INSERT, tuple(row.get(c) for c in COLUMNS))
 
+    def select(self, text: str, params: tuple = ()) -> list[dict]:
+        """Rows of a read written with ``?`` placeholders (both backends), as dicts; nothing when no store exists yet."""
+        if not self._exists():
+            return []
+        with self._conn() as conn:
+            cur = self._execute(conn, text, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def execute(self, text: str, params: tuple = ()) -> int:
+        """One write written with ``?`` placeholders; the number of rows it changed."""
+        with self._conn() as conn:
+            return self._execute(conn, text, params).rowcount
+
     def query(self, customer: str | None = None, environment: str | None = None, limit: int = 20) -> list[dict]:
         """Newest first."""
         if not self._exists():
@@ -304,7 +337,32 @@ def to_public(row: dict) -> dict:
     out = {k: v for k, v in row.items() if not k.endswith("_count")}
     out["changes"] = {k: int(row[f"{k}_count"] or 0) for k in ("create", "update", "delete", "replace", "same")}
     out["duration_s"] = round(float(row["duration_s"] or 0), 2)
+    if "details" in out:
+        out["details"] = read_details(out["details"])
     return out
+
+
+def read_details(text: str | None) -> dict:
+    """A row's ``details`` column: ``{"resources": [{"name", "type", "action"}], "more": N}`` or ``{"findings": …}``."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def run_details(result: StackResult) -> str | None:
+    """What a run changed, or found drifted, by name: each resource's name, type, action and changed property
+    names (never a value), at most ``DETAILS_MAX_ITEMS`` of them."""
+    changed = [r for r in result.resources if r.action not in ("same", "read")]
+    if not changed:
+        return None
+    items = [{"name": r.urn_name, "type": r.type, "action": r.action,
+              **({"properties": sorted({d.get("path", "") for d in r.diffs} | set(r.properties))[:20]} if r.diffs or r.properties else {})}
+             for r in changed[:DETAILS_MAX_ITEMS]]
+    return json.dumps({"resources": items, "more": max(0, len(changed) - DETAILS_MAX_ITEMS)}, separators=(",", ":"))
 
 
 def first_line(text: str | None) -> str | None:
@@ -323,6 +381,7 @@ class Recorder:
     host: str = field(default_factory=socket.gethostname)
     run_url: str | None = field(default_factory=run_url)
     sha: str | None = None
+    committed_at: str | None = None  # when ``sha`` was committed (UTC ISO), for lead time; set with ``sha``
     warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True)
     skip_operations: frozenset[str] = frozenset({"list"})  # metadata reads, not operations
 
@@ -335,7 +394,8 @@ class Recorder:
                 "operation": result.operation, "status": status or result.status,
                 "create_count": c.create, "update_count": c.update, "delete_count": c.delete, "replace_count": c.replace,
                 "same_count": c.same, "duration_s": round(float(result.duration_s or 0), 3),
-                "error": first_line(result.error), "run_url": self.run_url, "sha": self.sha}
+                "error": first_line(result.error), "run_url": self.run_url, "sha": self.sha,
+                "committed_at": self.committed_at if self.sha else None, "details": run_details(result)}
 
     def stack_done(self, result: StackResult, status: str | None = None) -> None:
         if self.store is None or result.operation in self.skip_operations:
@@ -352,6 +412,22 @@ class Recorder:
 
         if isinstance(event, StackDone):
             self.stack_done(event.result)
+
+    def compliance_done(self, repo) -> None:
+        """One repository of ``engine compliance`` (``engine.compliance.RepoCompliance``): a row for its customer,
+        environment ``*``, status its state (compliant, drifted, remediated, error), the findings in ``details``."""
+        if self.store is None:
+            return
+        now = utc_iso(dt.datetime.now(dt.timezone.utc))
+        findings = [{"property": f.property, "actual": f.actual, "expected": f.expected, "reason": f.reason}
+                    for f in repo.findings[:DETAILS_MAX_ITEMS]]
+        row = {"started_at": now, "finished_at": now, "actor": self.actor, "host": self.host, "customer": repo.customer,
+               "environment": "*", "tool": "github", "operation": "compliance", "status": repo.state, "error": first_line(repo.error),
+               "run_url": self.run_url, "details": json.dumps({"repository": repo.repository, "findings": findings}, default=str)}
+        try:
+            self.store.insert(row)
+        except Exception as exc:  # noqa: BLE001 - best effort by design
+            self.warn(f"warning: compliance result not recorded for {repo.customer} in {self.store.where}: {self.store.describe_error(exc)}")
 
     def drift_done(self, stack) -> None:
         """One ``engine drift`` stack (``engine.drift.StackDrift``): status is its state (in-sync, drifted, …)."""

@@ -24,6 +24,8 @@ def run(w: Wiring, policy_path: Path | None, source: str | None, remediate: bool
     report = comp.scan(w.github(dry_run=dry_run), tenants, policy, truth, remediate, audit_log)
     data = report.to_dict()
     if not dry_run:
+        for repo in report.repos:  # the portal shows each customer's latest findings (best effort, like all history)
+            w.history.compliance_done(repo)
         return Outcome(data, lambda: render_console(report), report.exit_code)
     # what a real --remediate would also have written: one audit record per repository it fixes
     would_append = [{"repository": r.repository, "customer": r.customer,

@@ -113,7 +113,21 @@ class StoreContract:
             Recorder(store).stack_done(result())
         assert len(store.query(limit=100)) == 3
         with store._conn() as conn:
-            assert store._execute(conn, "SELECT version FROM schema_version").fetchall() == [(history.SCHEMA_VERSION,)]
+            assert sorted(store._execute(conn, "SELECT version FROM schema_version").fetchall()) == [(v,) for v, _ in history.MIGRATIONS]
+
+    def test_a_version_1_history_is_upgraded_in_place(self, url, tmp_path, monkeypatch):
+        """A history written before the portal's columns keeps its rows and gains committed_at and details."""
+        monkeypatch.setattr(history, "MIGRATIONS", history.MIGRATIONS[:1])
+        monkeypatch.setattr(history, "SCHEMA_VERSION", 1)
+        old = HistoryStore.from_url(url, tmp_path)
+        with old._conn() as conn:
+            old._execute(conn, "INSERT INTO runs (started_at, finished_at, actor, host, customer, environment, tool, operation, status) "
+                               "VALUES ('2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 'a', 'h', 'acme', 'staging', 'pulumi', 'up', 'succeeded')")
+        monkeypatch.undo()
+        store = HistoryStore.from_url(url, tmp_path)
+        Recorder(store, sha="b" * 40, committed_at="2026-01-01T00:00:00.000Z").stack_done(result())
+        rows = store.query()
+        assert [(r["customer"], r["sha"], r["committed_at"]) for r in rows] == [("acme", "b" * 40, "2026-01-01T00:00:00.000Z"), ("acme", None, None)]
 
     def test_concurrent_writers_threads(self, url, tmp_path):
         warnings: list[str] = []
@@ -313,3 +327,21 @@ def test_history_recording_warning_never_shows_the_password(tmp_path, monkeypatc
     shown = store.describe_error(leak)
     assert not any(s in shown for s in ("p%40ss-w0rd", "p@ss-w0rd", "0ther-secret")), shown
     assert shown.startswith("RuntimeError: could not connect with postgresql://bob:***@127.0.0.1:1/db")
+
+
+def test_each_run_keeps_what_it_changed_by_name_never_a_value(tmp_path):
+    from engine.compliance import Finding, RepoCompliance
+    from engine.results import ResourceChange
+
+    store = HistoryStore.sqlite(tmp_path / "h.sqlite3")
+    recorder = Recorder(store)
+    res = result(operation="drift", update=1, same=3)
+    res.resources = [ResourceChange("db", "local:Database", "update", diffs=[{"path": "size_gb", "old": "hunter2-old", "new": "hunter2-new"}]),
+                     ResourceChange("net", "local:Network", "same")]
+    recorder.drift_done(StackDrift(None, res))
+    recorder.compliance_done(RepoCompliance("acme-org/app", "acme", [Finding("acme-org/app", "tier", "gold", "silver", "differs from the source of truth")]))
+    compliance, drift = store.query()
+    assert drift["details"] == {"resources": [{"name": "db", "type": "local:Database", "action": "update", "properties": ["size_gb"]}], "more": 0}
+    assert (compliance["customer"], compliance["environment"], compliance["operation"], compliance["status"]) == ("acme", "*", "compliance", "drifted")
+    assert compliance["details"]["findings"] == [{"property": "tier", "actual": "gold", "expected": "silver", "reason": "differs from the source of truth"}]
+    assert b"hunter2" not in b"".join(p.read_bytes() for p in tmp_path.glob("h.sqlite3*"))
