@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, ValidationInfo, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -276,6 +277,61 @@ class Upstream(Strict):
     outputs: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]], Field(min_length=1, max_length=20)]
 
 
+# What a notification can be about (engine/notify): a deploy (up, destroy, the remediation of drift), a policy refusing one,
+# drift found or gone (engine drift), a repository breaking the property policy (engine compliance), a rollback.
+NOTIFICATION_EVENTS = ("deploy.started", "deploy.succeeded", "deploy.failed", "policy.blocked", "drift.opened", "drift.resolved",
+                       "compliance.violation", "rollback")
+DEFAULT_NOTIFICATION_EVENTS = tuple(e for e in NOTIFICATION_EVENTS if e != "deploy.started")  # a start is worth a message only on request
+NotificationEvent = Literal["deploy.started", "deploy.succeeded", "deploy.failed", "policy.blocked", "drift.opened", "drift.resolved",
+                            "compliance.violation", "rollback"]
+_ENV_VAR_NAME = r"^[A-Z][A-Z0-9_]{0,127}$"
+
+
+def _env_var_name(value: str) -> None:
+    # never repeated in the message: a value that is not a name may well be the webhook URL or token itself
+    if not re.fullmatch(_ENV_VAR_NAME.removesuffix("$") + r"\Z", value):
+        raise ValueError("expected the name of an environment variable (A-Z, 0-9 and '_', starting with a letter); the webhook URL "
+                         "or token is a secret: put it in that variable, never in a file")
+
+
+# The name of an environment variable (never its value: webhook URLs and tokens are secrets and stay out of files).
+EnvVarName = Annotated[str, Rule(_env_var_name, {"pattern": _ENV_VAR_NAME})]
+
+
+def _one_destination(value: "Notification") -> None:
+    given = {name for name in ("webhook_env", "token_env", "slack_channel") if getattr(value, name) is not None}
+    if given not in ({"webhook_env"}, {"token_env", "slack_channel"}):
+        raise ValueError("name either webhook_env (an incoming webhook URL) or, for Slack's Web API, token_env and slack_channel")
+    if "token_env" in given and value.channel != "slack":
+        raise ValueError("token_env and slack_channel are for channel: slack (Teams posts through a Workflows webhook: webhook_env)")
+
+
+class Notification(Strict):
+    """One destination of notifications: a Slack or Microsoft Teams channel and the events it hears about.
+
+    The webhook URL (or Slack bot token) is a secret: the file names the environment variable that holds it.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["webhook_env"], "not": {"anyOf": [{"required": ["token_env"]}, {"required": ["slack_channel"]}]}},
+        {"required": ["token_env", "slack_channel"], "properties": {"channel": {"const": "slack"}}, "not": {"required": ["webhook_env"]}},
+    ]})
+
+    channel: Literal["slack", "teams"]
+    webhook_env: EnvVarName = None  # type: ignore[assignment] - absent, never null: a Slack incoming webhook or Teams Workflows URL
+    token_env: EnvVarName = None  # type: ignore[assignment] - Slack Web API (chat.postMessage): a bot token (chat:write)
+    slack_channel: Annotated[str, StringConstraints(pattern=r"^([CDG][A-Z0-9]{8,14}|#[a-z0-9][a-z0-9._-]{0,79})$")] = None  # type: ignore[assignment]
+    events: Annotated[list[NotificationEvent], Field(min_length=1), unique_items("events are listed more than once")] = Field(
+        default_factory=lambda: list(DEFAULT_NOTIFICATION_EVENTS))
+    environments: Annotated[list[EnvironmentName], unique_items("environments are listed more than once")] = Field(
+        default_factory=list)  # only these environments' deploys and drift (empty: every environment)
+
+    @model_validator(mode="after")
+    def _destination(self) -> "Notification":
+        _one_destination(self)
+        return self
+
+
 # A path segment other than '.' and '..' (pydantic's regexes have no look-ahead to say "not").
 _SEGMENT = r"(\.?[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)"
 
@@ -310,6 +366,8 @@ class TenantRecord(Strict):
     # Which GitHub custom properties of the customer's repository may override `properties` above.
     property_overrides: list[Literal["infrastructure_tools", "terraform_version", "spacelift_auto_deploy", "drift_auto_remediate"]] = Field(
         default_factory=lambda: ["infrastructure_tools", "terraform_version", "spacelift_auto_deploy"])
+    # Where this tenant's notifications go (engine/notify; the provider's own channels are in notifications.yml).
+    notifications: Annotated[list[Notification], Field(max_length=10)] = Field(default_factory=list)
 
     @field_validator("dispatch_auth")
     @classmethod

@@ -98,6 +98,10 @@ def bases() -> list[Base]:
         "consumes": [{"customer": "shared-net", "environment": "production", "outputs": ["vpc_id", "vpc_cidr"]}],
         "allowed_senders": ["acme-ci-bot", "relay[bot]"], "dispatch_auth": "allowed_senders", "drift_issues": "manager",
         "property_overrides": ["infrastructure_tools", "terraform_version"],
+        "notifications": [{"channel": "slack", "webhook_env": "NOTIFY_SLACK_ACME", "events": ["deploy.failed", "drift.opened"],
+                           "environments": ["production"]},
+                          {"channel": "slack", "token_env": "NOTIFY_SLACK_BOT", "slack_channel": "C0123456789"},
+                          {"channel": "teams", "webhook_env": "NOTIFY_TEAMS_ACME"}],
     }))
     return out
 
@@ -136,6 +140,11 @@ BY_KEY: dict[str, list] = {
     "outputs": ["vpc_id", "1x", "_x", "a" * 64, "a" * 65, "vpc-id"],
     "infrastructure_tools": ["pulumi", "terraform", "ansible", "chef"],
     "property_overrides": ["infrastructure_tools", "drift_auto_remediate", "region"],
+    "channel": ["slack", "teams", "email", "Slack"],
+    "webhook_env": ["NOTIFY_X", "notify_x", "1X", "X", "X" * 128, "X" * 129, "https://hooks.example/x", "X-Y"],
+    "token_env": ["NOTIFY_X", "notify_x", "X" * 129],
+    "slack_channel": ["C0123456789", "#ops", "#Ops", "ops", "C01", "#" + "a" * 80, "#" + "a" * 81, "D0123456789"],
+    "events": ["deploy.failed", "rollback", "deploy", "drift.opned"],
 }
 BOUNDARIES = [-1, 0, 1, 4, 5, 7, 8, 15, 16, 19, 20, 21, 35, 36, 99, 100, 101, 1023, 1024, 1025, 2048, 2049, 3653, 3654]
 ENVIRONMENT_NAMES = ["Staging", "qa", "custom", "default", "apply", "configuration", "all", "a", "ab", "x" * 20, "x" * 21,
