@@ -422,7 +422,8 @@ class Recorder:
         findings = [{"property": f.property, "actual": f.actual, "expected": f.expected, "reason": f.reason}
                     for f in repo.findings[:DETAILS_MAX_ITEMS]]
         row = {"started_at": now, "finished_at": now, "actor": self.actor, "host": self.host, "customer": repo.customer,
-               "environment": "*", "tool": "github", "operation": "compliance", "status": repo.state, "error": first_line(repo.error),
+               "environment": "*", "tool": "github", "operation": "compliance", "status": repo.state, "create_count": 0, "update_count": 0, "delete_count": 0,
+               "replace_count": 0, "same_count": 0, "duration_s": 0.0, "error": first_line(repo.error),
                "run_url": self.run_url, "details": json.dumps({"repository": repo.repository, "findings": findings}, default=str)}
         try:
             self.store.insert(row)
