@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator
 
-from engine.config import CUSTOMER_ID_PATTERN, ENVIRONMENT_PATTERN, REPOSITORY_PATTERN, Strict, TenantRecord
+from engine.config import CUSTOMER_ID_PATTERN, ENVIRONMENT_PATTERN, REPOSITORY_PATTERN, Properties, Strict, TenantRecord
 from engine.documents import load_file
 from engine.errors import InputError
 from engine.validation import validate_document
@@ -43,12 +43,17 @@ class Execute(Strict):
 
 
 class ProjectRoots(Strict):
-    """Where the provider's code for each tool and target lives in the manager repository."""
+    """Where the provider's code for each tool and target lives in the manager repository.
+
+    Pulumi's is a project directory (``Pulumi.yaml``): ``programs/spacelift`` runs ``programs.local`` or
+    ``programs.aws`` — the engine's own programs — with the settings on the stack (``ENGINE_PROGRAM``,
+    ``ENGINE_SETTINGS``).  Another project root needs the same ``prepare.py`` (the stack's first hook runs it).
+    """
 
     terraform_aws: ProjectRoot = "terraform"
     terraform_local: ProjectRoot = "terraform/local"
-    pulumi_aws: ProjectRoot = "programs/aws"
-    pulumi_local: ProjectRoot = "programs/local"
+    pulumi_aws: ProjectRoot = "programs/spacelift"
+    pulumi_local: ProjectRoot = "programs/spacelift"
 
 
 class SpaceliftSettings(Strict):
@@ -93,11 +98,20 @@ class SpaceliftSettings(Strict):
 
 def executes(settings: SpaceliftSettings | None, record: TenantRecord) -> bool:
     """Whether Spacelift runs ``record``'s stacks (see the module docstring)."""
-    if "spacelift" in record.properties.infrastructure_tools:
-        return True
-    if settings is None or record.customer in settings.execute.exclude:
-        return False
-    return settings.execute.default or record.customer in settings.execute.tenants
+    return execution(settings, record.customer, record.properties) is not None
+
+
+def execution(settings: SpaceliftSettings | None, customer: str | None, properties: Properties) -> str | None:
+    """Why Spacelift runs this tenant's stacks, or ``None`` when the engine's own runners do: the one rule
+    (``executes``, and so the engine's choice of runner, and ``engine properties show`` read it).
+    ``customer`` is ``None`` for a repository not onboarded yet."""
+    if "spacelift" in properties.infrastructure_tools:
+        return "infrastructure_tools includes spacelift"
+    if settings is None or customer in settings.execute.exclude:
+        return None
+    if customer is not None and customer in settings.execute.tenants:
+        return f"{SETTINGS_FILE}: execute.tenants"
+    return f"{SETTINGS_FILE}: execute.default" if settings.execute.default else None
 
 
 def settings_path(catalog_root: Path) -> Path:

@@ -8,9 +8,10 @@ mutations.  A second sync finds nothing to do, so it makes no mutation.
 
 What the engine owns on a stack (and puts back when someone changes it in Spacelift): its name,
 space, repository/branch/project root, administrative flag, autodeploy, worker pool, vendor
-settings, its own labels (``customer:``, ``environment:``, ``managed-by:engine``) and its own
-environment variables (described ``ENGINE_VARIABLE``).  Everything else — description, other
-labels, hooks, runner image, contexts, policies, other variables — the provider may change there.
+settings, its own labels (``customer:``, ``environment:``, ``managed-by:engine``), its own
+environment variables (described ``ENGINE_VARIABLE``) and, on Pulumi stacks, its own ``beforeInit``
+hook (``ENGINE_HOOK``: prepares ``programs/spacelift`` for the tenant).  Everything else — description,
+other labels, other hooks, runner image, contexts, policies, other variables — the provider may change there.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from engine.planning import StackTarget
-from engine.spacelift.client import SpaceliftAPI, SpaceliftError, Stack, checksum
+from engine.spacelift.client import HOOKS, SpaceliftAPI, SpaceliftError, Stack, checksum
 from engine.spacelift.settings import MANAGED_LABEL, SpaceliftSettings
 
 ENGINE_LABEL_PREFIXES = ("customer:", "environment:", "managed-by:")
 ENGINE_VARIABLE = "managed by the engine (engine spacelift sync)"
 SECRET = "[secret]"
+# The engine's mark on the hooks it owns; the hook a Pulumi stack runs first, in its project root (programs/spacelift):
+# it writes the tenant's project name into Pulumi.yaml and links the programs package (programs/spacelift/prepare.py).
+HOOK_MARK = "# managed by the engine"
+ENGINE_HOOK = f"python3 prepare.py  {HOOK_MARK}"
 # Compared field by field; the update sends the stack as read with these replaced.
 OWNED_FIELDS = ("name", "space", "namespace", "repository", "branch", "projectRoot", "administrative", "autodeploy",
                 "workerPool", "vendorConfig")
@@ -45,6 +50,7 @@ class DesiredStack:
     fields: dict[str, Any]  # the engine-owned StackInput fields
     labels: list[str]  # the engine's own labels
     variables: dict[str, Variable]
+    hooks: dict[str, list[str]] = field(default_factory=dict)  # the engine's own hooks, first in their phase
     warnings: list[str] = field(default_factory=list)
 
 
@@ -72,6 +78,7 @@ def desired_stack(settings: SpaceliftSettings, target: StackTarget, *, auto_depl
         vendor = {"pulumi": {"loginURL": target.backend_url, "stackName": f"organization/{target.project}/{target.stack}"}}
         config = {k: v for k, v in target.config.items() if k != "upstream"}
         variables = {"ENGINE_SETTINGS": Variable(json.dumps(config, sort_keys=True, separators=(",", ":"))),
+                     "ENGINE_PROGRAM": Variable(target.program),
                      "PULUMI_CONFIG_PASSPHRASE": Variable(passphrase(target.customer), write_only=True)}
     warnings = []
     if target.backend_url.startswith("file:"):
@@ -85,7 +92,7 @@ def desired_stack(settings: SpaceliftSettings, target: StackTarget, *, auto_depl
                 "administrative": False, "autodeploy": auto_deploy and not protected, "workerPool": settings.worker_pool,
                 "vendorConfig": vendor},
         labels=[f"customer:{target.customer}", f"environment:{target.environment}", MANAGED_LABEL],
-        variables=variables, warnings=warnings)
+        variables=variables, hooks={"beforeInit": [ENGINE_HOOK]} if target.tool == "pulumi" else {}, warnings=warnings)
 
 
 # -- the plan ----------------------------------------------------------------------------------------
@@ -136,6 +143,10 @@ def _engine_labels(labels: list[str]) -> list[str]:
     return sorted(label for label in labels if label.startswith(ENGINE_LABEL_PREFIXES))
 
 
+def _engine_hooks(hooks: list[str]) -> list[str]:
+    return [hook for hook in hooks if hook.endswith(HOOK_MARK)]
+
+
 def _stack_input(fields: dict[str, Any]) -> dict[str, Any]:
     """A StackInput from a stack's fields (None values left out: Spacelift's defaults)."""
     return {k: v for k, v in fields.items() if v is not None}
@@ -146,7 +157,7 @@ def plan_stack(desired: DesiredStack, existing: Stack | None) -> StackPlan:
     plan = StackPlan(desired.id, desired.customer, desired.environment, "in-sync")
     if existing is None:
         plan.action = "create"
-        body = {**desired.fields, "labels": list(desired.labels),
+        body = {**desired.fields, "labels": list(desired.labels), **desired.hooks,
                 "description": f"{desired.customer}/{desired.environment}, managed by the engine (engine spacelift sync; docs/SPACELIFT.md)"}
         plan.mutations.append(Mutation("stackCreate", desired.id, {"slug": desired.id, "input": _stack_input(body)}))
         current_vars: dict = {}
@@ -161,10 +172,17 @@ def plan_stack(desired: DesiredStack, existing: Stack | None) -> StackPlan:
                 plan.changes[name] = {"from": have, "to": want}
         if _engine_labels(existing.labels) != sorted(desired.labels):
             plan.changes["labels"] = {"from": _engine_labels(existing.labels), "to": sorted(desired.labels)}
+        hooks = {}
+        for phase in HOOKS:
+            have = existing.fields.get(phase) or []
+            if _engine_hooks(have) != desired.hooks.get(phase, []):
+                plan.changes[phase] = {"from": _engine_hooks(have), "to": desired.hooks.get(phase, [])}
+            # the engine's hooks first, then the provider's, in their order
+            hooks[phase] = desired.hooks.get(phase, []) + [hook for hook in have if not hook.endswith(HOOK_MARK)]
         if plan.changes:
             plan.action = "update"
             others = [label for label in existing.labels if not label.startswith(ENGINE_LABEL_PREFIXES)]
-            body = {**existing.fields, **desired.fields, "labels": others + list(desired.labels)}
+            body = {**existing.fields, **desired.fields, **hooks, "labels": others + list(desired.labels)}
             plan.mutations.append(Mutation("stackUpdate", existing.id, {"id": existing.id, "input": _stack_input(body)}))
         current_vars = existing.config
     for name, variable in desired.variables.items():

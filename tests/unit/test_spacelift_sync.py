@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.spacelift.sync import ENGINE_HOOK
 from engine.toolchain import TOFU_VERSION
 from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
 from tests.fakespacelift.fixture import spacelift_server  # noqa: F401 - fixture
@@ -73,7 +74,10 @@ def test_a_fleet_of_ten_tenants_gets_twenty_stacks_with_their_fields(fleet, spac
     assert spacelift_server.variable("alpha-staging", "TF_VAR_instance_type") == "t3.micro"
     assert json.loads(spacelift_server.variable("alpha-production", "TF_VAR_network"))["vpc_cidr"] == "10.0.64.0/22"
     hotel = spacelift_server.stacks["hotel-production"]
-    assert hotel["projectRoot"] == "programs/local"
+    assert hotel["projectRoot"] == "programs/spacelift"  # the Pulumi project that runs the engine's programs
+    assert hotel["beforeInit"] == [ENGINE_HOOK]  # which first names the project after the tenant
+    assert spacelift_server.variable("hotel-production", "ENGINE_PROGRAM") == "local"
+    assert alpha["beforeInit"] == []  # Terraform stacks need no preparation
     assert hotel["_vendor"]["pulumi"]["stackName"] == "organization/hotel/production"
     assert hotel["_vendor"]["pulumi"]["loginURL"].endswith("/state/hotel")  # the customer's own state location
     settings = json.loads(spacelift_server.variable("hotel-production", "ENGINE_SETTINGS"))
@@ -144,11 +148,13 @@ def test_a_stack_edited_in_spacelifts_ui_is_reported_and_put_back_keeping_what_t
     spacelift_server.stacks["golf-staging"]["_config"]["ENGINE_SETTINGS"]["value"] = "{}"
     out = sync(fleet, "--all")
     (golf,) = [s for s in out["stacks"] if s["action"] != "in-sync"]
-    assert golf["stack"] == "golf-staging" and golf["fields"] == ["projectRoot", "autodeploy"]
+    assert golf["stack"] == "golf-staging" and golf["fields"] == ["projectRoot", "autodeploy", "beforeInit"]
     assert golf["changes"]["autodeploy"] == {"from": True, "to": False} and golf["variables_set"] == ["ENGINE_SETTINGS"]
+    assert golf["changes"]["beforeInit"] == {"from": [], "to": [ENGINE_HOOK]}
     stack = spacelift_server.stacks["golf-staging"]
-    assert (stack["autodeploy"], stack["projectRoot"]) == (False, "programs/local")
-    assert stack["description"] == "ops notes" and "team:ops" in stack["labels"] and stack["beforeInit"] == ["echo hi"]
+    assert (stack["autodeploy"], stack["projectRoot"]) == (False, "programs/spacelift")
+    # the engine's hook is put back first; the provider's own hook, description and label stay
+    assert stack["description"] == "ops notes" and "team:ops" in stack["labels"] and stack["beforeInit"] == [ENGINE_HOOK, "echo hi"]
     assert sync(fleet, "--all")["mutations"] == 0
 
 
