@@ -5,18 +5,19 @@ A new command is one module in ``engine/commands/`` with a ``run`` and its ``VER
 
 from __future__ import annotations
 
-from engine.commands import cost, policy
+from engine.commands import cost, policy, serve
 from engine.commands import (compliance, drift, environments, event, history, listing, matrix, not_applied, onboard, operate, plan_targets,
                              properties, rollout, spacelift, tools, unlock, validate)
 from engine.commands.options import Verb
 
 MODULES = (operate, listing, validate, plan_targets, unlock, event, drift, compliance, onboard, properties, matrix, environments, not_applied,
-           history, rollout, tools, spacelift, policy, cost)
+           history, rollout, tools, spacelift, policy, cost, serve)
 VERBS: tuple[Verb, ...] = tuple(verb for module in MODULES for verb in module.VERBS)
 GROUPS = {
     "policy": "Policy as code: the provider's Rego policies (policy/*.rego), tested and evaluated with OPA.",
     "rollout": "A provider change rolled out to every customer it affects, with one summary comment.",
     "properties": "The organization's custom property definitions (policy/properties.yml) and one repository's values.",
     "spacelift": "Spacelift stacks for the tenants Spacelift executes (spacelift.yml): sync them, check them.",
+    "token": "API tokens for the portal's /api routes (engine serve), scoped to one customer or the provider.",
     "tools": "The pinned binaries the engine needs (pulumi, tofu; actionlint for the workflow tests).",
 }
