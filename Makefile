@@ -16,7 +16,7 @@ SUDO    = $(if $(filter 0,$(shell id -u)),,sudo)
 help:
 	@echo "make demo   - deploy the example customer acme locally and print its outputs"
 	@echo "make test   - run the whole test suite"
-	@echo "make tools  - build/install the pinned pulumi, tofu, actionlint and opa (and the local OpenTofu provider) into the tool cache"
+	@echo "make tools  - build/install the pinned pulumi, tofu, actionlint and opa, the local OpenTofu provider and the Terraform releases the tests use into the tool cache"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ venv: $(STAMP)
 tools-pulumi: venv
 	$(BIN)/engine tools install --tool pulumi
 
+# HashiCorp Terraform releases the integration tests run (tests/integration/test_terraform_versions.py),
+# built from the Go module proxy into the tool cache once; other lines build when a customer first needs them.
+TERRAFORM_TEST_LINES = 1.6 1.16
+
 tools: venv
 	$(BIN)/engine tools install
+	$(BIN)/engine tools install $(foreach line,$(TERRAFORM_TEST_LINES),--terraform $(line))
 	$(BIN)/engine policy install
 
 # The run-history tests start a throwaway PostgreSQL server from Debian's binaries (as the postgres user).

@@ -44,8 +44,17 @@ TOFU_VERSION = "1.12.6"
 TERRAFORM_MODULE = "github.com/hashicorp/terraform"
 TERRAFORM_BUILDS: dict[str, str] = {
     "1.6": "1.6.6",
+    "1.7": "1.7.5",
+    "1.8": "1.8.5",
+    "1.9": "1.9.5",  # v1.9.6-v1.9.8: their nested modules are not served (see below)
+    "1.11": "1.11.4",
+    "1.16": "1.16.4",
 }
-TERRAFORM_NOT_BUILDABLE: dict[str, str] = {}
+# Terraform 1.9 and later replace the modules nested in their repository (the state backends,
+# internal/legacy) with directories their published module leaves out; a build needs them at the
+# release's own commit, which the proxy here serves for no release of these lines.
+_NESTED_MISSING = "the Go module proxy serves no {line} release's nested modules (state backends) at its commit"
+TERRAFORM_NOT_BUILDABLE: dict[str, str] = {line: _NESTED_MISSING.format(line=line) for line in ("1.10", "1.12", "1.13", "1.14", "1.15")}
 # The official archives, tried before building.  These machines usually cannot reach them.
 PULUMI_DOWNLOAD = "https://get.pulumi.com/releases/sdk/pulumi-v{v}-linux-{arch}.tar.gz"
 PULUMI_CHECKSUMS = "https://get.pulumi.com/releases/sdk/pulumi-{v}-checksums.txt"
@@ -169,12 +178,14 @@ def status() -> list[dict]:
     for name, version in (("pulumi", pulumi_version()), ("tofu", TOFU_VERSION), ("actionlint", _actionlint().VERSION)):
         tool = _found(name, version)
         out.append({"name": name, "version": version, "installed": tool is not None, **({"bin_dir": str(tool.bin_dir), "source": tool.source} if tool else {})})
-    for line, version in sorted(TERRAFORM_BUILDS.items(), key=lambda kv: _line_key(kv[0])):
-        tool = _found("terraform", version)
-        out.append({"name": "terraform", "line": line, "version": version, "installed": tool is not None, "buildable": True,
+    for line in sorted({*TERRAFORM_BUILDS, *TERRAFORM_NOT_BUILDABLE}, key=_line_key):
+        if line not in TERRAFORM_BUILDS:
+            out.append({"name": "terraform", "line": line, "version": None, "installed": False, "buildable": False,
+                        "reason": TERRAFORM_NOT_BUILDABLE[line]})
+            continue
+        tool = _found("terraform", TERRAFORM_BUILDS[line])
+        out.append({"name": "terraform", "line": line, "version": TERRAFORM_BUILDS[line], "installed": tool is not None, "buildable": True,
                     **({"bin_dir": str(tool.bin_dir), "source": tool.source} if tool else {})})
-    for line, reason in sorted(TERRAFORM_NOT_BUILDABLE.items(), key=lambda kv: _line_key(kv[0])):
-        out.append({"name": "terraform", "line": line, "version": None, "installed": False, "buildable": False, "reason": reason})
     return out
 
 

@@ -42,6 +42,15 @@ def get(path: str) -> bytes | None:
         return None
 
 
+def zip_served(module: str, version: str) -> bool:
+    request = urllib.request.Request(f"{PROXY}/{toolchain._escape_module(module)}/@v/{version}.zip", method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - the Go module proxy
+            return True
+    except (urllib.error.URLError, TimeoutError):
+        return False
+
+
 def served(module: str, version: str) -> dict | None:
     body = get(f"{toolchain._escape_module(module)}/@v/{version}.info")
     try:
@@ -58,9 +67,12 @@ def complete_release(line: str, max_patch: int, listed_nested: dict[str, list[st
         info = served(toolchain.TERRAFORM_MODULE, f"v{version}")
         if info is None:
             continue
-        gomod = (get(f"github.com/hashicorp/terraform/@v/v{version}.mod") or b"").decode()
+        gomod = get(f"github.com/hashicorp/terraform/@v/v{version}.mod")
+        if gomod is None or not zip_served(toolchain.TERRAFORM_MODULE, f"v{version}"):
+            notes.append(f"v{version}: the proxy serves its .info but not its {'go.mod' if gomod is None else 'source zip'}")
+            continue
         missing = []
-        for nested in toolchain.parse_local_replaces(gomod):
+        for nested in toolchain.parse_local_replaces(gomod.decode()):
             if nested not in listed_nested:
                 listed_nested[nested] = (get(f"{toolchain._escape_module(nested)}/@v/list") or b"").decode().split()
             candidates = toolchain.nested_module_versions(info, listed_nested[nested])
@@ -91,6 +103,7 @@ def main() -> int:
             lines.append(part)
     nested: dict[str, list[str]] = {}
     report = []
+    toolchain._on_path = lambda name, version: None  # a survey of builds: a terraform on PATH proves nothing
     for line in lines:
         version, notes = complete_release(line, args.max_patch, nested)
         row = {"line": line, "version": version, "skipped": notes}
@@ -100,7 +113,7 @@ def main() -> int:
                 tool = toolchain.ensure("terraform", version=version, progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
                 row.update(built=True, source=tool.source)
             except ToolchainError as exc:
-                row.update(built=False, reason=exc.message.splitlines()[-1][:300])
+                row.update(built=False, reason=" ".join(exc.message.split())[:600])
             row["seconds"] = round(time.monotonic() - started)
         report.append(row)
         print(json.dumps(row), flush=True)

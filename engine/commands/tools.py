@@ -40,24 +40,26 @@ def _terraform_release(line: str) -> str:
 
 
 def status() -> Outcome:
-    """Which tools are available, and every Terraform release the engine can serve, without installing anything."""
+    """Which tools are available, and who serves each Terraform line a customer may pin, without installing anything."""
     rows = toolchain.status()
-    lines = []
-    for r in rows:
-        if r["name"] != "terraform":
-            lines.append(f"{r['name']:<11} v{r['version']:<10} " + (f"{r['bin_dir']} ({r['source']})" if r["installed"] else "not installed"))
-        elif r["buildable"]:
-            where = f"{r['bin_dir']} ({r['source']})" if r["installed"] else "not built yet (built on first use)"
-            lines.append(f"terraform   v{r['version']:<10} {where}")
-        else:
-            lines.append(f"terraform   {r['line'] + '.x':<11} cannot be built here: {r['reason']}")
+    distribution = toolchain.terraform_distribution()
     tofu = next(r for r in rows if r["name"] == "tofu")
     high = ".".join(tofu["version"].split(".")[:2])
-    distribution = toolchain.terraform_distribution()
-    lines.append("")
-    lines.append(f"terraform_version pins: HashiCorp Terraform for the lines above it builds, OpenTofu v{tofu['version']} for the other lines 1.6–{high}"
-                 if distribution == "terraform" else
-                 f"terraform_version pins: OpenTofu v{tofu['version']} only, for the lines 1.6–{high} (ENGINE_TERRAFORM_DISTRIBUTION=opentofu)")
+    lines = [f"{r['name']:<11} v{r['version']:<10} " + (f"{r['bin_dir']} ({r['source']})" if r["installed"] else "not installed")
+             for r in rows if r["name"] != "terraform"]
+    lines += ["", "terraform_version pins:"]
+    for r in (r for r in rows if r["name"] == "terraform"):
+        covered = toolchain._line_key(r["line"]) <= toolchain._line_key(high)
+        if r["buildable"] and distribution == "terraform":
+            where = f"{r['bin_dir']} ({r['source']})" if r["installed"] else "not built yet (built on first use)"
+            lines.append(f"  {r['line']:<5} HashiCorp Terraform v{r['version']:<8} {where}")
+        elif covered:
+            why = "ENGINE_TERRAFORM_DISTRIBUTION=opentofu" if distribution == "opentofu" else f"Terraform {r['line']}: {r.get('reason')}"
+            lines.append(f"  {r['line']:<5} OpenTofu v{tofu['version']:<17} ({why})")
+        else:
+            why = "ENGINE_TERRAFORM_DISTRIBUTION=opentofu" if distribution == "opentofu" else r.get("reason")
+            lines.append(f"  {r['line']:<5} refused (exit 2)             ({why})")
+    lines.append(f"  other lines 1.6–{high}: OpenTofu v{tofu['version']}; anything else is refused (exit 2)")
     return Outcome({"tools": rows, "terraform_distribution": distribution, "opentofu_serves": f"1.6-{high}"}, "\n".join(lines))
 
 

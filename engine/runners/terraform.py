@@ -166,6 +166,12 @@ def _local_state(target: StackTarget) -> dict | None:
     return state if isinstance(state, dict) else None
 
 
+def _state_providers(state: dict | None) -> str:
+    """The provider addresses a state's resources name, sorted and joined ("" for none)."""
+    resources = (state or {}).get("resources") or []
+    return ",".join(sorted({str(r.get("provider", "")) for r in resources if isinstance(r, dict)}))
+
+
 def state_written_by(state: dict) -> tuple[str, str] | None:
     """Which binary last wrote ``state``: ("terraform" | "opentofu", version), or None when it holds no resources.
 
@@ -401,24 +407,33 @@ class TerraformRunner:
             fcntl.flock(fh, fcntl.LOCK_EX if writes else fcntl.LOCK_SH)
             yield
 
-    def _init(self, binary: Binary, work: Path, env: dict, module: str) -> None:
+    def _init(self, binary: Binary, work: Path, env: dict, target: StackTarget, force: bool = False) -> None:
+        """``init`` when the module, backend, binary or the providers its state names changed since the last one.
+
+        The providers a local state names are part of the key: state written by the other binary names
+        the other registry's address (init must install it too).  ``force``: init again, alone, whatever
+        the marker says (state elsewhere, e.g. S3, changed binary since this work dir's last init).
+        """
+        in_state = _state_providers(_local_state(target))
         digest = hashlib.sha256()
         for path in sorted(work.glob("*.tf")) + [work / "zz_engine_backend_override.tf.json"]:
             digest.update(path.name.encode() + path.read_bytes())
-        digest.update(binary.label.encode() + str(self.provider_mirror).encode())
+        digest.update(binary.label.encode() + str(self.provider_mirror).encode() + in_state.encode())
         marker = work / ".terraform" / "engine-init.sha256"
-        if marker.is_file() and marker.read_text() == digest.hexdigest():
-            return  # same module, backend and binary as last time: init would change nothing
-        # The dependency lock file of this module + binary + provider build, shared by every work dir using it.
-        key = hashlib.sha256(f"{module}|{binary.label}|{self.provider_mirror}".encode()).hexdigest()[:16]
+        if not force and marker.is_file() and marker.read_text() == digest.hexdigest():
+            return  # same module, backend, binary and state providers as last time: init would change nothing
+        # The dependency lock file of this module + binary + provider build (+ the providers state names),
+        # shared by every work dir using it.  A work dir's own lock file may be another binary's: replaced.
+        key = hashlib.sha256(f"{target.program}|{binary.label}|{self.provider_mirror}|{in_state}".encode()).hexdigest()[:16]
         template = self.home.root / "tofu" / "lockfiles" / f"{key}.hcl"
         lock_file = work / ".terraform.lock.hcl"
         args = ["init", "-input=false", "-no-color", "-reconfigure", f"-lock-timeout={self.tf_lock_timeout}"]
-        if not lock_file.is_file() and template.is_file():
+        lock_file.unlink(missing_ok=True)
+        if template.is_file() and not force:
             shutil.copyfile(template, lock_file)
         writes = not lock_file.is_file()
         with self._cache_guard(writes):
-            if writes and template.is_file():
+            if writes and template.is_file() and not force:
                 shutil.copyfile(template, lock_file)  # made while this one waited: now this init only links too
             proc = self._tf(binary, args, work, env)
         if proc.returncode != 0 and not writes:
@@ -426,7 +441,7 @@ class TerraformRunner:
                 proc = self._tf(binary, args, work, env)
         if proc.returncode != 0:
             raise _ToolFailure(_error_text(proc))
-        if not template.is_file() and lock_file.is_file():
+        if (force or not template.is_file()) and lock_file.is_file():
             template.parent.mkdir(parents=True, exist_ok=True)
             tmp = template.with_suffix(f".{os.getpid()}.tmp")
             shutil.copyfile(lock_file, tmp)
@@ -445,7 +460,7 @@ class TerraformRunner:
                 self.stream.publish(StackStarted(target, operation, binary.label))
                 work = self._workdir(target)
                 env = self._env(binary)
-                self._init(binary, work, env, module=target.program)
+                self._init(binary, work, env, target)
                 if operation in _WRITES_STATE:
                     problem = downgrade(self._state(target, binary, work, env), binary)
                     if problem:
@@ -454,7 +469,16 @@ class TerraformRunner:
                               Operation.DESTROY: self._destroy, Operation.OUTPUTS: self._outputs_operation, Operation.LIST: self._list,
                               Operation.DRIFT: self._drift,
                               Operation.REMEDIATE: self._up}  # plan refreshes first: drift is seen and put back
-                operations[operation](target, binary, work, env, result)
+                try:
+                    operations[operation](target, binary, work, env, result)
+                except _ToolFailure as exc:
+                    if not _PROVIDER_NOT_INSTALLED.search(str(exc)):
+                        raise
+                    # State elsewhere (S3) names a provider this work dir never installed: the other binary's
+                    # registry address, written since this work dir's last init.  Init again and run once more
+                    # (the failure came from the plan, before anything was applied).
+                    self._init(binary, work, env, target, force=True)
+                    operations[operation](target, binary, work, env, result)
         except StackLockHeld as exc:
             failed = locked_result(target, operation, exc.held, started)
             failed.binary = binary.label
@@ -567,7 +591,7 @@ class TerraformRunner:
                 binary = self.binary(target)
                 work = self._workdir(target)
                 env = self._env(binary)
-                self._init(binary, work, env, module=target.program)
+                self._init(binary, work, env, target)
                 proc = self._tf(binary, ["force-unlock", "-force", lock_id], work, env)
         except StackLockHeld as exc:
             raise StackLockedError(f"{exc.held.describe()}: not unlocking a stack while a run is going",
@@ -593,6 +617,9 @@ class TerraformRunner:
             except OSError:
                 break
 
+
+# What Terraform and OpenTofu say when state names a provider the work dir's init did not install.
+_PROVIDER_NOT_INSTALLED = re.compile(r"Failed to load plugin schemas|Required plugins are not installed|Missing required provider")
 
 # Operations that write state: an older release line must not run them over a newer one's state.
 _WRITES_STATE = (Operation.UP, Operation.REMEDIATE, Operation.REFRESH, Operation.DESTROY)

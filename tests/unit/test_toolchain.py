@@ -184,17 +184,27 @@ def test_a_provider_mirror_built_for_opentofu_only_gets_terraforms_registry_addr
     assert (mirror / "registry.terraform.io" / relative).read_bytes() == b"provider binary"
 
 
-def test_tools_status_lists_the_terraform_releases_and_what_opentofu_serves(tmp_path):
+def test_tools_status_says_who_serves_each_terraform_line(tmp_path, monkeypatch):
     from tests.conftest import EngineCLI
 
+    monkeypatch.setenv("PATH", str(tmp_path))  # no terraform on PATH: every release shows as the engine's own build
     cli = EngineCLI(tmp_path / "home", tmp_path)
     text = cli("tools", "status", check=0).stdout
     for line, version in toolchain.TERRAFORM_BUILDS.items():
-        assert f"terraform   v{version:<10} not built yet (built on first use)" in text, text
+        assert f"  {line:<5} HashiCorp Terraform v{version:<8} not built yet (built on first use)" in text, text
     high = ".".join(toolchain.TOFU_VERSION.split(".")[:2])
-    assert f"OpenTofu v{toolchain.TOFU_VERSION} for the other lines 1.6–{high}" in text
+    for line, reason in toolchain.TERRAFORM_NOT_BUILDABLE.items():
+        served = f"OpenTofu v{toolchain.TOFU_VERSION:<17} (Terraform {line}: {reason})" if toolchain._line_key(line) <= toolchain._line_key(high) \
+            else f"refused (exit 2)             ({reason})"
+        assert f"  {line:<5} {served}" in text, text
+    assert f"other lines 1.6–{high}: OpenTofu v{toolchain.TOFU_VERSION}; anything else is refused (exit 2)" in text
     data = cli("tools", "status", "--json", check=0).json()
     assert data["terraform_distribution"] == "terraform" and data["opentofu_serves"] == f"1.6-{high}"
+
+    monkeypatch.setenv("ENGINE_TERRAFORM_DISTRIBUTION", "opentofu")
+    text = cli("tools", "status", check=0).stdout
+    assert "HashiCorp" not in text
+    assert f"  1.6   OpenTofu v{toolchain.TOFU_VERSION:<17} (ENGINE_TERRAFORM_DISTRIBUTION=opentofu)" in text
 
 
 def test_tools_install_refuses_a_terraform_line_it_does_not_build_before_installing_anything(tmp_path):
