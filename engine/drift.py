@@ -5,6 +5,10 @@ Terraform: ``plan -refresh-only``, never applied), a bounded number at a time.  
 stack is ``in-sync``, ``drifted`` (which resources, which properties, old → new, secrets
 masked), ``not-deployed`` or ``error``.  Exit code: 0 in sync, 3 drift found, 1 errors.
 ``--remediate`` re-applies the desired state for tenants that opted in, and checks again.
+
+Stacks another executor runs (Spacelift, for the tenants it executes) are not checked here: their
+state is that executor's, and so is drift detection (Spacelift's drift detection and reconciliation).
+They are reported as ``spacelift`` — neither drift nor an error — and no local tool is prepared for them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from engine.planning import StackTarget
 from engine.results import Operation, StackResult, Status
 
 EXIT_DRIFT = 3
+STATES = ("in-sync", "drifted", "remediated", "not-deployed", "spacelift", "error")
+# executor -> why its stacks are not checked here
+EXECUTED_ELSEWHERE = {"spacelift": "executed by Spacelift: drift detection is Spacelift's (reconciliation)"}
 
 
 @dataclass
@@ -30,9 +37,12 @@ class StackDrift:
     result: StackResult
     remediation: StackResult | None = None
     after_remediation: StackResult | None = None
+    executed_by: str | None = None  # an executor other than the engine's runners (EXECUTED_ELSEWHERE): not checked here
 
     @property
     def state(self) -> str:
+        if self.executed_by is not None:
+            return self.executed_by
         final = self.after_remediation or self.result
         if final.status == "not-deployed":
             return "not-deployed"
@@ -48,6 +58,8 @@ class StackDrift:
         data = {"customer": r.customer, "environment": r.environment, "stack": r.stack, "tool": r.tool, "state": self.state,
                 "resources": [{"name": c.urn_name, "type": c.type, "action": c.action, "diffs": c.diffs} for c in r.resources],
                 "error": (self.after_remediation or r).error, "duration_s": round(r.duration_s, 2)}
+        if self.executed_by is not None:
+            data["note"] = EXECUTED_ELSEWHERE[self.executed_by]
         if self.remediation is not None:
             data["remediation"] = {"status": self.remediation.status, "changes": self.remediation.changes.__dict__,
                                    "error": self.remediation.error, "at": self.remediation.finished_at}
@@ -72,7 +84,7 @@ class DriftReport:
 
     def to_dict(self) -> dict:
         return {"shard": self.shard, "parallel": self.parallel, "duration_s": round(self.duration_s, 2),
-                "summary": {s: self.count(s) for s in ("in-sync", "drifted", "remediated", "not-deployed", "error")},
+                "summary": {s: self.count(s) for s in STATES},
                 "exit_code": self.exit_code, "stacks": [s.to_dict() for s in self.stacks]}
 
 
@@ -116,13 +128,17 @@ def scan(engine: Engine, targets: list[StackTarget], parallel: int = 4, remediat
     so each remediation runs in its own ``engine up --refresh`` process — the same unit as fleet fan-out.
     """
     started = time.monotonic()
-    runners = {tool: engine.runners(tool) for tool in sorted({t.tool for t in targets})}
+    elsewhere = {t.fqn: engine.runner_key(t) for t in targets if engine.runner_key(t) in EXECUTED_ELSEWHERE}
+    # only the tools of the stacks checked here: nothing is prepared or installed for the others
+    runners = {tool: engine.runners(tool) for tool in sorted({t.tool for t in targets if t.fqn not in elsewhere})}
 
     def check(target: StackTarget) -> StackResult:
+        if target.fqn in elsewhere:
+            return StackResult.for_target(target, Operation.DRIFT, Status.SKIPPED)
         return runners[target.tool].run(target, Operation.DRIFT)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="drift") as pool:
-        stacks = [StackDrift(t, r) for t, r in zip(targets, pool.map(check, targets))]
+        stacks = [StackDrift(t, r, executed_by=elsewhere.get(t.fqn)) for t, r in zip(targets, pool.map(check, targets))]
         fix = [s for s in stacks if remediate and s.state == "drifted" and may_remediate(s.target)]
         if fix:
             remediated = (remediator or remediate_in_processes(engine))([s.target for s in fix], parallel)  # type: ignore[misc]

@@ -209,9 +209,11 @@ def effective(record: TenantRecord | None, values: dict[str, Any]) -> tuple[Prop
     return properties, source
 
 
-def interpret(properties: Properties, terraform: Any = None) -> dict[str, Any]:
+def interpret(properties: Properties, terraform: Any = None, spacelift: str | None = None) -> dict[str, Any]:
     """Tools, versions and executor for ``properties``.  ``terraform`` explains which binary serves
-    ``terraform_version`` (a callable ``version -> description``, from the Terraform runner)."""
+    ``terraform_version`` (a callable ``version -> description``, from the Terraform runner).  ``spacelift``
+    is why Spacelift executes the tenant (``engine.spacelift.settings.execution``: the rule the engine picks
+    its runner by, which reads ``infrastructure_tools`` and ``spacelift.yml``), ``None``: the engine's runners."""
     tools = list(properties.infrastructure_tools)
     iac = "terraform" if "terraform" in tools else "pulumi"
     out: dict[str, Any] = {
@@ -219,7 +221,8 @@ def interpret(properties: Properties, terraform: Any = None) -> dict[str, Any]:
         "infrastructure": iac,
         "configuration": "ansible" if "ansible" in tools else None,
         "terraform_version": properties.terraform_version,
-        "executor": "spacelift" if "spacelift" in tools else "engine",
+        "executor": "spacelift" if spacelift else "engine",
+        "executor_reason": spacelift,
         "auto_deploy": properties.spacelift_auto_deploy,
         "drift_auto_remediate": properties.drift_auto_remediate,
     }

@@ -57,8 +57,10 @@ def fleet(w: Wiring, op: Operation, all_customers: bool, changed_from: Path | No
     customers = select_customers(engine, (), all_customers, changed_from)
     # everything is loaded, validated and planned before the first process starts
     targets = engine.plan_many(customers, list(environments) or None)
-    for tool in sorted({t.tool for t in targets}):
-        w.runner(tool).prepare([t for t in targets if t.tool == tool])  # tools resolved once: children never race on installs
+    # each runner the children will use, prepared once: tools installed before they start (children never race
+    # on installs), Spacelift's credentials checked; the stacks Spacelift executes need no local tool
+    for key in sorted({engine.runner_key(t) for t in targets}):
+        w.runner(key).prepare([t for t in targets if engine.runner_key(t) == key])
     extra = [a for e in environments for a in ("--env", e)] + ["--lock-timeout", str(w.lock_timeout)]
     settings = {"ENGINE_CATALOG": str(engine.catalog.root), "ENGINE_HOME": str(w.home.root)}
     if op == Operation.REMEDIATE:

@@ -13,6 +13,7 @@ from engine.commands import Outcome
 from engine.commands.options import DRY_RUN, FILE, JSON, Verb, arg, opt
 from engine.config import REPOSITORY_PATTERN
 from engine.errors import InputError, UnknownCustomerError
+from engine.spacelift.settings import execution
 from engine.reporters.properties import render_schema, render_show
 from engine.wiring import Wiring
 
@@ -69,7 +70,8 @@ def show(w: Wiring, repository: str) -> Outcome:
     except (StopIteration, UnknownCustomerError):
         pass
     effective, sources = properties.effective(record, values)
-    meaning = properties.interpret(effective)
+    # the executor by the rule the engine runs the tenant by (infrastructure_tools and spacelift.yml)
+    meaning = properties.interpret(effective, spacelift=execution(w.spacelift_settings(), record.customer if record else None, effective))
     data = {"repository": repository, "customer": record.customer if record else None, "values": values,
             "effective": effective.model_dump(mode="json"), "sources": sources, "engine": meaning,
             "overridable": list(record.property_overrides) if record else list(properties.ENGINE_PROPERTIES)}

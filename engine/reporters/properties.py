@@ -56,7 +56,7 @@ def render_show(data: dict) -> str:
     lines.append(f"infrastructure: {meaning['infrastructure']}" + (f" + {meaning['configuration']}" if meaning["configuration"] else ""))
     if meaning["infrastructure"] == "terraform":
         lines.append(f"terraform: {meaning.get('terraform_binary') or meaning['terraform_version'] or 'the default OpenTofu'}")
-    lines.append(f"executor: {meaning['executor']}")
+    lines.append(f"executor: {meaning['executor']}" + (f" ({meaning['executor_reason']})" if meaning.get("executor_reason") else ""))
     lines += [f"note: {note}" for note in meaning.get("notes", [])]
     return "\n".join(lines)
 
