@@ -43,3 +43,14 @@ def test_prepare_refuses_a_stack_without_the_engines_settings_and_changes_nothin
         done = prepare(project, **env)
         assert done.returncode == 2 and says in done.stderr
     assert (project / "Pulumi.yaml").read_text() == before and not (project / "programs").exists()
+
+
+def test_the_projects_requirements_pin_what_the_engine_pins():
+    """A Spacelift worker runs the programs with programs/spacelift/requirements.txt: the engine's own versions."""
+    import tomllib
+
+    pins = {line.split("==")[0]: line for line in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+            if "==" in line}
+    wanted = [line.strip() for line in (REPO / "programs" / "spacelift" / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert wanted == [pins["pulumi"], pins["pulumi-aws"]]
