@@ -288,7 +288,12 @@ class TerraformRunner:
         HashiCorp Terraform release not built yet is built now, once, into the shared tool cache)."""
         choices = []
         for target in targets:
-            choice = self.choose(target)
+            try:
+                choice = self.choose(target)
+            except InputError as exc:
+                if exc.message.startswith("terraform_version"):  # say whose pin it is (tenant record or repository property)
+                    raise InputError(f"{target.customer}: {exc.message}", hint=exc.hint) from None
+                raise
             problem = self._cannot_run(target, choice)
             if problem:
                 raise InputError(problem[0], hint=problem[1])
