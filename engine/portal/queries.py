@@ -147,8 +147,9 @@ def _public(rows: list[dict]) -> list[dict]:
 
 
 def latest_deploys(store: HistoryStore, customer: str | None = None) -> dict[tuple[str, str], dict]:
+    """The last deployment of each stack that ran (succeeded or failed: a skipped one never started)."""
     extra, params = (" AND customer = ?", (customer,)) if customer else ("", ())
-    rows = store.select(_latest(DEPLOY_OPERATIONS, extra=extra), (*DEPLOY_OPERATIONS, *params))
+    rows = store.select(_latest(DEPLOY_OPERATIONS, extra=" AND status IN (?, ?)" + extra), (*DEPLOY_OPERATIONS, "succeeded", "failed", *params))
     return {(r["customer"], r["environment"]): r for r in _public(rows)}
 
 

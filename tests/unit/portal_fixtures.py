@@ -85,14 +85,14 @@ def portal(tmp_path: Path, outputs=None, settings: PortalSettings | None = None,
     return app, store, root
 
 
-def client(app, host: str = "127.0.0.1"):
+def client(app, host: str = "127.0.0.1", scheme: str = "http"):
     import warnings
 
     with warnings.catch_warnings():  # Starlette suggests httpx2; its test client still runs on httpx, which the engine pins
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    return TestClient(app, base_url=f"http://{host}:8080", client=(host, 50000))
+    return TestClient(app, base_url=f"{scheme}://{host}:8080", client=(host, 50000))
 
 
 def csrf_of(html: str) -> str:
