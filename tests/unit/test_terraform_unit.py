@@ -10,6 +10,7 @@ from engine.errors import InputError
 from engine.home import EngineHome
 from engine.planning import StackTarget
 from engine.runners.terraform import Binary, TerraformRunner, backend_config, downgrade, select_binary, state_written_by
+from engine import toolchain
 from engine.toolchain import Tool
 
 BUILDS = {"1.6": "1.6.6", "1.11": "1.11.4", "1.16": "1.16.4"}  # what the engine can build (a test table)
@@ -170,3 +171,15 @@ def test_an_unknown_distribution_setting_is_bad_input(tmp_path, monkeypatch):
     with pytest.raises(InputError) as err:
         runner.prepare([_target("file:///s/a", "1.6")])
     assert "ENGINE_TERRAFORM_DISTRIBUTION='hashicorp-only' is not one of: terraform, opentofu" in err.value.message
+
+
+def test_explain_says_what_serves_a_pin_or_why_nothing_can(monkeypatch, tmp_path):
+    from engine.runners.terraform import explain
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no terraform on PATH
+    line, release = next(iter(toolchain.TERRAFORM_BUILDS.items()))
+    assert explain(line) == f"Terraform v{release}"
+    assert explain(None) == f"OpenTofu v{toolchain.TOFU_VERSION}"
+    assert explain("9.9").startswith("terraform_version 9.9 cannot be satisfied: HashiCorp Terraform ")
+    monkeypatch.setenv("ENGINE_TERRAFORM_DISTRIBUTION", "opentofu")
+    assert explain(line) == f"OpenTofu v{toolchain.TOFU_VERSION}"

@@ -214,3 +214,29 @@ def test_tools_install_refuses_a_terraform_line_it_does_not_build_before_install
     assert run.code == 2
     assert "--terraform 1.99: the engine does not build that release" in run.stderr
     assert "the releases it builds: " + ", ".join(f"{k} (v{v})" for k, v in toolchain.TERRAFORM_BUILDS.items()) in run.stderr
+
+
+def test_concurrent_engines_needing_one_terraform_release_build_it_once(isolated, monkeypatch):
+    import threading
+    import time
+
+    builds: list[str] = []
+
+    def slow_build(name, version, bin_dir, progress):
+        builds.append(version)
+        time.sleep(0.5)  # the others arrive while this one holds the install lock
+        _fake_terraform(bin_dir / "terraform", version)
+        return "go-build"
+
+    monkeypatch.setattr(toolchain, "_go_build", slow_build)
+    monkeypatch.setattr(toolchain, "_download", lambda *a: None)
+    found: list[toolchain.Tool] = []
+    engines = [threading.Thread(target=lambda: found.append(toolchain.ensure("terraform", version="1.16.4", progress=lambda _m: None)))
+               for _ in range(3)]
+    for engine in engines:
+        engine.start()
+    for engine in engines:
+        engine.join(10)
+    assert builds == ["1.16.4"]  # one build; the others waited for it and found it complete
+    assert len(found) == 3 and len({tool.executable for tool in found}) == 1
+    assert [p.name for p in (Path(os.environ["ENGINE_TOOL_CACHE"]) / "terraform").iterdir() if not p.name.startswith(".1")] == ["1.16.4"]
