@@ -67,7 +67,34 @@ class RunDone:
     result: "RunResult"
 
 
-Event = Union[RunStarted, StackStarted, ResourceStep, Notice, StackDone, RunDone]
+@dataclass(frozen=True)
+class DriftOpened:
+    """``engine drift`` found changes made outside the engine on a stack that was not drifted at its previous check."""
+
+    target: "StackTarget"
+    result: "StackResult"  # the check: drifted resources and their diffs (secret values masked)
+
+
+@dataclass(frozen=True)
+class DriftResolved:
+    """``engine drift`` found in sync (or put back: ``remediated``) a stack that was drifted."""
+
+    target: "StackTarget"
+    result: "StackResult"
+    remediated: bool = False
+
+
+@dataclass(frozen=True)
+class ComplianceViolation:
+    """``engine compliance``: a customer repository's custom properties break the provider's policy or source of truth."""
+
+    customer: str
+    repository: str
+    findings: tuple[dict, ...]  # {"property", "actual", "expected", "reason"}
+    remediated: bool = False  # written back by ``engine compliance --remediate``
+
+
+Event = Union[RunStarted, StackStarted, ResourceStep, Notice, StackDone, RunDone, DriftOpened, DriftResolved, ComplianceViolation]
 Subscriber = Callable[[Event], None]
 
 

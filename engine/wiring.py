@@ -23,6 +23,7 @@ from engine.stream import EventStream
 if TYPE_CHECKING:
     from engine.github import GitHubAPI, Settings as GitHubSettings
     from engine.history import Recorder
+    from engine.reporters.notify import Notifier
 
 
 def _pulumi(w: "Wiring") -> Runner:
@@ -64,6 +65,7 @@ class Wiring:
     _engine: Engine | None = field(default=None, repr=False)
     _github: dict[object, "GitHubAPI"] = field(default_factory=dict, repr=False)
     _history: "Recorder | None" = field(default=None, repr=False)
+    _notifier: "Notifier | None" = field(default=None, repr=False)
     _spacelift: dict[str, object] = field(default_factory=dict, repr=False)  # settings and client, built once
 
     @classmethod
@@ -115,6 +117,7 @@ class Wiring:
             self._engine = Engine(catalog=catalog, home=self.home, runners=self.runner, steps=self.step,
                                   remote_source=remote_source, stream=self.stream, executor=self.executor)
             self.stream.subscribe(self.history)
+            self.stream.subscribe(self.notifier)
         return self._engine
 
     @property
@@ -125,6 +128,20 @@ class Wiring:
 
             self._history = recorder_from_env(self.home.root)
         return self._history
+
+    @property
+    def notifier(self) -> "Notifier":
+        """Slack/Teams notifications (engine/notify): the tenants' and the provider's channels; prints them under --dry-run."""
+        if self._notifier is None:
+            from engine.notify import build_notifier
+            from engine.notify.message import Context
+            from engine.provenance import actor, run_url
+
+            who, link = actor(), run_url()
+            record = lambda customer: (self._engine.catalog if self._engine else Catalog(self.catalog_root)).record(customer)  # noqa: E731
+            self._notifier = build_notifier(self.catalog_root, record, lambda: Context(who, link, self.history.sha),
+                                            dry_run=lambda: self.dry_run)
+        return self._notifier
 
     # -- Spacelift (engine/spacelift) -------------------------------------------
 
@@ -183,6 +200,8 @@ class Wiring:
         return self._github[key]
 
     def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.close()  # queued messages are delivered (or given up) before the process ends
         api = self._spacelift.pop("api", None)
         if api is not None:
             api.close()

@@ -11,17 +11,23 @@ from engine import compliance as comp
 from engine.commands import Outcome
 from engine.reporters.compliance import render_console
 from engine.reporters.dry_run import render_compliance as render_dry_run
+from engine.stream import ComplianceViolation
 from engine.wiring import Wiring
 from engine.commands.options import DRY_RUN, FILE, JSON, Verb, opt
 
 
 def run(w: Wiring, policy_path: Path | None, source: str | None, remediate: bool, dry_run: bool) -> Outcome:
+    w.dry_run = dry_run  # nothing is written: GitHub writes are listed, notifications printed instead of sent
     engine = w.engine()
     policy = comp.Policy.load(policy_path or engine.catalog.root / "policy" / "properties.yml")
     truth = comp.load_source(source) if source else None
     tenants = [(r.customer, r.repository) for r in engine.catalog.all_records()]
     audit_log = w.home.root / "audit" / "compliance.jsonl"
     report = comp.scan(w.github(dry_run=dry_run), tenants, policy, truth, remediate, audit_log)
+    for repo in report.repos:  # notifications (engine/notify) subscribe to these
+        if repo.findings and repo.state in ("drifted", "remediated"):
+            w.stream.publish(ComplianceViolation(repo.customer, repo.repository, tuple(f.to_dict() for f in repo.findings),
+                                                 remediated=repo.state == "remediated"))
     data = report.to_dict()
     if not dry_run:
         for repo in report.repos:  # the portal shows each customer's latest findings (best effort, like all history)

@@ -40,8 +40,10 @@ def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, environments
     report = drift_mod.scan(engine, targets, parallel=parallel, remediate=remediate and not dry_run, may_remediate=may_remediate)
     report.stacks += [drift_mod.StackDrift(None, r) for r in load_errors]
     report.shard = f"{index}/{total}"
+    previous = _previous_states(w, report)  # read before this scan is recorded
     for stack in report.stacks:
         w.history.drift_done(stack)
+        _publish_drift(w, stack, previous.get((stack.result.customer, stack.result.environment)))
     data = report.to_dict()
     warnings: list[str] = []
     if report_to == "github":
@@ -55,6 +57,39 @@ def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, environments
     planned = w.github(dry_run=True).planned if report_to == "github" else []
     text = lambda: (render_markdown(report) if markdown else render_console(report)) + "\n" + render_dry_run(data["dry_run"], planned)  # noqa: E731
     return Outcome(data, text, report.exit_code, warnings)
+
+
+def _previous_states(w: Wiring, report: drift_mod.DriftReport) -> dict[tuple[str, str], str]:
+    """Each checked stack's state at its previous check, from the run history (unknown stacks are left out)."""
+    store = w.history.store
+    out: dict[tuple[str, str], str] = {}
+    if store is None:
+        return out
+    for stack in report.stacks:
+        if stack.target is None:
+            continue
+        key = (stack.target.customer, stack.target.environment)
+        try:
+            rows = store.query(*key, limit=50)
+        except Exception:  # noqa: BLE001 - best effort: unknown, as if never checked (the recorder warns about the store)
+            continue
+        state = next((r["status"] for r in rows if r["operation"] == "drift"), None)
+        if state is not None:
+            out[key] = state
+    return out
+
+
+def _publish_drift(w: Wiring, stack: drift_mod.StackDrift, previous: str | None) -> None:
+    """Drift as a lifecycle on the event stream (notifications): opened when found on a stack that was not drifted
+    at its previous check, resolved when a drifted stack is back in sync or was put back."""
+    from engine.stream import DriftOpened, DriftResolved
+
+    if stack.target is None:
+        return
+    if stack.state in ("drifted", "remediated") and previous != "drifted":
+        w.stream.publish(DriftOpened(stack.target, stack.result))
+    if stack.state == "remediated" or (stack.state == "in-sync" and previous == "drifted"):
+        w.stream.publish(DriftResolved(stack.target, stack.after_remediation or stack.result, remediated=stack.state == "remediated"))
 
 
 def _held_back(report: drift_mod.DriftReport, remediate: bool, may_remediate, report_to: str, github_writes: list[str]) -> dict:

@@ -1,0 +1,1 @@
+"""Local Slack and Teams endpoints that check every message's shape and inject faults (see server.py)."""
