@@ -565,6 +565,12 @@ def _escape_module(module: str) -> str:
 def _build_terraform(version: str, work: Path, bin_dir: Path, env: dict, progress: Progress) -> None:
     progress(f"building HashiCorp Terraform v{version} from the Go module proxy (3-10 minutes on 2 cores; cached afterwards)")
     release = _module_download(TERRAFORM_MODULE, version, work, env)
+    needed = go_directive(release["GoModText"])
+    local = process.run(["go", "env", "GOVERSION"], env=env, timeout=60).stdout.strip().removeprefix("go")
+    if needed and local and env.get("GOTOOLCHAIN") == "local" and _go_version_key(needed) > _go_version_key(local):
+        # The release needs a newer Go than the machine's: let go fetch that toolchain (a module on the proxy).
+        progress(f"Terraform v{version} needs Go {needed} (this machine has {local}): building with GOTOOLCHAIN=go{needed}")
+        env = {**env, "GOTOOLCHAIN": f"go{needed}"}
     replaces = parse_replaces(release["GoModText"])
     for nested in parse_local_replaces(release["GoModText"]):
         candidates = nested_module_versions(release["InfoJSON"], _proxy_list(nested, env))
@@ -580,6 +586,19 @@ def _build_terraform(version: str, work: Path, bin_dir: Path, env: dict, progres
     got = terraform_version_of(str(bin_dir / "terraform"))
     if got != version:
         raise ToolchainError(f"built terraform reports version {got!r}, expected {version}")
+
+
+def go_directive(gomod: str) -> str | None:
+    """The ``go`` line of a go.mod ("1.26.8"): the oldest Go that may build the module."""
+    for raw in gomod.splitlines():
+        parts = raw.split("//", 1)[0].split()
+        if len(parts) == 2 and parts[0] == "go":
+            return parts[1]
+    return None
+
+
+def _go_version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
 def _served(module: str, version: str, work: Path, env: dict) -> bool:

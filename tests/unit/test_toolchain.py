@@ -115,6 +115,11 @@ def test_terraforms_nested_modules_are_the_ones_replaced_with_its_own_directorie
     assert toolchain.parse_replaces(TERRAFORM_GOMOD) == ["github.com/example/fork => github.com/example/fork2 v1.0.0"]
 
 
+def test_the_go_a_release_needs_is_its_go_mod_go_line():
+    assert toolchain.go_directive(TERRAFORM_GOMOD) == "1.26.8"
+    assert toolchain._go_version_key("1.27.3") > toolchain._go_version_key("1.26.8") > toolchain._go_version_key("1.26")
+
+
 def test_a_nested_module_is_taken_at_the_releases_own_commit():
     info = {"Version": "v1.16.4", "Time": "2026-09-23T11:57:56Z", "Origin": {"Hash": "6ee8af215a535cfca08bf729ff1017d4221d6667"}}
     assert toolchain.nested_module_versions(info, []) == ["v0.0.0-20260923115756-6ee8af215a53"]
