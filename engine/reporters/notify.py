@@ -133,8 +133,10 @@ def teams_payload(m: Message) -> dict:
         {"type": "TextBlock", "text": teams_escape(m.summary), "wrap": True},
         {"type": "FactSet", "facts": [{"title": name, "value": teams_escape(value)} for name, value in _facts(m)]},
     ]
-    if m.details:
-        body.append({"type": "TextBlock", "text": teams_escape(_detail_text(m)), "wrap": True, "fontType": "Monospace", "size": "Small"})
+    # one TextBlock per line: a Markdown line break inside a TextBlock is not rendered the same by every Teams client
+    for i, line in enumerate(_detail_text(m).split("\n") if m.details else []):
+        body.append({"type": "TextBlock", "text": teams_escape(line) or " ", "wrap": True, "fontType": "Monospace", "size": "Small",
+                     "spacing": "Small" if i == 0 else "None"})
     body.append({"type": "TextBlock", "text": teams_escape(" · ".join([m.event] + ([f"by {m.actor}"] if m.actor else []))),
                  "isSubtle": True, "size": "Small", "wrap": True})
     card: dict = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": CARD_VERSION,

@@ -8,7 +8,9 @@ seam; the messages go over real HTTP through slack_sdk and httpx.
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -156,7 +158,7 @@ def test_drift_is_notified_when_it_opens_and_when_it_is_resolved_not_on_every_sc
     detail = "update acme-web-0 (local:index:Instance): size: t3.micro → t3.large"
     assert detail in json.dumps(chat.of("slack-webhook")[0].payload, ensure_ascii=False)  # plain_text: as it is
     opened = chat.of("teams")[0].payload
-    assert detail.replace("(", "\\(").replace(")", "\\)") in json.loads(json.dumps(opened))["attachments"][0]["content"]["body"][3]["text"]
+    assert opened["attachments"][0]["content"]["body"][3]["text"] == detail.replace("(", "\\(").replace(")", "\\)")
     assert [b["text"] for b in opened["attachments"][0]["content"]["body"] if b["type"] == "TextBlock"][0] == "Drift detected: acme/production"
 
 
@@ -301,9 +303,9 @@ def test_customer_text_is_escaped_for_each_format():
     (details,) = [b for b in slack["blocks"] if b["type"] == "section" and b["text"]["type"] == "plain_text"]
     assert details["text"]["text"] == hostile  # plain_text: shown as written, never interpreted
     card = teams_payload(message)["attachments"][0]["content"]
-    text = next(b["text"] for b in card["body"] if b.get("fontType") == "Monospace")
-    assert r"\<\!channel\> \*all\* & \[click\]\(https://evil.example\)" in text
-    assert "{{" not in text and "\n\\- item" in text
+    first, second = (b["text"] for b in card["body"] if b.get("fontType") == "Monospace")
+    assert first.startswith(r"\<\!channel\> \*all\* & \[click\]\(https://evil.example\)")
+    assert "{{" not in first and second == "\\- item"
 
 
 def test_every_rendering_is_accepted_by_the_local_services():
@@ -356,3 +358,42 @@ def test_a_bad_notifications_file_is_bad_input_naming_file_line_and_key(tmp_path
     assert re.search(r"notifications\.yml:3: notifications\[0\]\.webhook_env: expected the name of an environment variable", run.stderr)
     assert "secretpart" not in run.stderr
     assert not (tmp_path / "home" / "state").exists()
+
+
+def test_slacks_web_api_waits_retry_after_too_and_posts_once(chat_server):  # noqa: F811
+    message = message_for(StackDone(None, StackResult("acme", "staging", "acme/staging", "pulumi", "up", "succeeded")), Context())
+    chat_server.inject("slack-api", 429, retry_after="1")
+    delivery = Destination("slack-api", "V", BOT_TOKEN, slack_channel="#ops", api_url=chat_server.slack_api).send(slack_payload(message), message.key)
+    assert delivery.ok and delivery.attempts == 2 and delivery.waited_s >= 1.0
+    assert [status for _, _, status in chat_server.attempts] == [429, 200]
+    assert chat_server.attempts[1][1] - chat_server.attempts[0][1] >= 1.0
+    assert len(chat_server.of("slack-api")) == 1
+
+
+# --- the renderings (golden files) --------------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "notify"
+
+
+def check_golden(name: str, payload: dict) -> None:
+    path = GOLDEN / f"{name}.json"
+    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+@pytest.mark.parametrize("service", ["slack", "teams"])
+def test_a_failed_deploy_and_a_drift_render_as_the_golden_files(service):
+    context = Context("deploy-bot", "https://github.com/provider/manager/actions/runs/4242", SHA)
+    failed = StackResult("acme", "production", "acme/production", "terraform", "up", "failed", changes=Changes(create=1, update=2),
+                         error="Error: creating instance \"web\": quota exceeded\n  on main.tf line 12", duration_s=61.0)
+    drift = StackResult("acme", "staging", "acme/staging", "pulumi", "drift", "succeeded", changes=Changes(update=1, delete=1, same=6),
+                        resources=[ResourceChange("acme-web-0", "local:index:Instance", "update", ["size"],
+                                                  diffs=[{"path": "size", "old": "t3.micro", "new": "t3.large"}]),
+                                   ResourceChange("acme-alarm", "local:index:Alarm", "delete")])
+    target = type("Target", (), {"customer": "acme", "environment": "staging"})()
+    render = slack_payload if service == "slack" else teams_payload
+    check_golden(f"{service}-deploy-failed", render(message_for(StackDone(None, failed), context)))
+    check_golden(f"{service}-drift-opened", render(message_for(DriftOpened(target, drift), context)))
