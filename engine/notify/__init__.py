@@ -45,5 +45,6 @@ def build_notifier(catalog_root: Path, record: Callable[[str], TenantRecord | No
 
     provider = load_provider(catalog_root)
     configured = mode()
+    max_wait_s()  # a malformed ENGINE_NOTIFY_MAX_WAIT_S: exit 2 now, not a warning per message
     return Notifier(Routes(provider, record), context, destination_for,
                     mode=lambda: "off" if configured == "off" else ("print" if dry_run() or configured == "print" else "send"))

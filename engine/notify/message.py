@@ -95,6 +95,13 @@ def _error_lines(error: str | None) -> list[str]:
     return [line for line in (error or "").replace("\r\n", "\n").split("\n") if line.strip()]
 
 
+def _decision(decision: object) -> str:
+    if isinstance(decision, dict):
+        rule, text = decision.get("rule"), decision.get("message") or decision.get("msg") or ""
+        return f"{rule}: {text}" if rule else str(text)
+    return str(decision)
+
+
 def _short_commit(commit: str | None) -> str:
     return f" at {commit[:12]}" if commit else ""
 
@@ -126,7 +133,11 @@ def message_for(event: Event, context: Context) -> Message | None:
             title, summary = f"{verb} failed: {where}", f"{verb} of {where} failed{_short_commit(context.commit)}."
         else:
             title, summary = f"{verb} succeeded: {where}", f"{verb} of {where} succeeded{_short_commit(context.commit)}: {r.changes.describe()}."
-        details, more = _limited(_error_lines(r.error) if r.error else [])
+        lines = _error_lines(r.error)
+        if kind == "policy.blocked":  # the policies' denials first (engine/governance.py: {"deny": [...], "warn": [...]})
+            denials = (getattr(r, "policy", None) or {}).get("deny") or []
+            lines = [_decision(d) for d in denials] + [line for line in lines if line not in {_decision(d) for d in denials}]
+        details, more = _limited(lines)
         return Message(kind, r.customer, r.environment, title, summary, operation=str(r.operation), status=str(r.status), tool=r.tool,
                        commit=context.commit, changes=r.changes, link=context.run_url, actor=context.actor, details=details, more=more,
                        duration_s=r.duration_s)

@@ -314,13 +314,15 @@ def test_every_rendering_is_accepted_by_the_local_services():
     results = [StackResult("acme", "production", "acme/production", "pulumi", "up", status, error=long_error if status == "failed" else None,
                            changes=Changes(create=1)) for status in ("succeeded", "failed")]
     blocked = StackResult("acme", "production", "acme/production", "pulumi", "up", "succeeded")
-    blocked.status = "blocked"  # the policy gate's status (not in Status yet): the table already maps it
+    blocked.status = "blocked"  # the policy gate's status: the table maps it
+    blocked.policy = {"deny": [{"rule": "instance_types", "message": "m7g.2xlarge is not allowed in production"}], "warn": []}
     drift = StackResult("a" * 32, "e" * 20, "x/y", "terraform", "drift", "succeeded", changes=Changes(update=30),
                         resources=[ResourceChange(f"r{i}" * 40, "t", "update", ["p"], diffs=[{"path": "p", "old": "<a>", "new": "&b"}]) for i in range(30)])
     target = type("T", (), {"customer": "acme", "environment": "production"})()
     events = [StackDone(None, r) for r in results] + [StackDone(None, blocked), DriftOpened(target, drift)]
     messages = [message_for(e, Context("bot", "https://github.com/o/r/actions/runs/1", SHA)) for e in events]
     assert [m.event for m in messages] == ["deploy.succeeded", "deploy.failed", "policy.blocked", "drift.opened"]
+    assert messages[2].details == ("instance_types: m7g.2xlarge is not allowed in production",)
     with FakeChat() as chat:
         for m in messages:
             assert Destination("slack-webhook", "V", chat.slack_webhook()).send(slack_payload(m), m.key).ok
