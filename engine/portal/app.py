@@ -275,11 +275,10 @@ def _pages(templates: Jinja2Templates) -> APIRouter:
     @router.get("/fleet", response_class=HTMLResponse)
     def fleet_page(request: Request, me: Principal = Depends(provider_only), state: str | None = None, page: int = Query(1, ge=1)):
         ctx = _ctx(request)
-        data = queries.fleet(ctx.store, ctx.tenants.tenants, ctx.clock())
-        shown = [c for c in data["customers"] if not state or c["state"] == state]
-        pages = max(1, -(-len(shown) // PAGE_SIZE))
-        return _page(templates, request, "fleet.html", me, data=data, customers=shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE],
-                     state=state, page=min(page, pages), pages=pages, shown=len(shown))
+        data = queries.fleet(ctx.store, ctx.tenants.tenants, ctx.clock(), state or None, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        pages = max(1, -(-data["total"] // PAGE_SIZE))
+        return _page(templates, request, "fleet.html", me, data=data, customers=data["customers"], state=state, page=min(page, pages),
+                     pages=pages, shown=data["total"])
 
     @router.get("/customers", response_class=HTMLResponse)
     def customers_page(request: Request, me: Principal = Depends(current_principal), customers: list[str] = Depends(visible_customers)):
@@ -359,9 +358,7 @@ def _api() -> APIRouter:
     def fleet(request: Request, _me: Principal = Depends(provider_only), state: str | None = None,
               limit: int = Query(PAGE_SIZE, ge=1, le=5000), offset: int = Query(0, ge=0)):
         ctx = _ctx(request)
-        data = queries.fleet(ctx.store, ctx.tenants.tenants, ctx.clock())
-        shown = [c for c in data["customers"] if not state or c["state"] == state]
-        return {**data, "total": len(shown), "offset": offset, "customers": shown[offset: offset + limit]}
+        return JSONResponse(queries.fleet(ctx.store, ctx.tenants.tenants, ctx.clock(), state or None, offset, limit))
 
     @router.get("/customers", summary="The customers you may see")
     def customers(request: Request, visible: list[str] = Depends(visible_customers)):

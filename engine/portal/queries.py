@@ -25,13 +25,15 @@ OUTPUTS_TTL_S = 60.0
 SELECT_RUNS = f"SELECT id, {', '.join(COLUMNS)} FROM runs"
 
 
-def _in(values: tuple[str, ...]) -> str:
+def _in(values: tuple[str, ...]) -> str:  # noqa: D103
     return "(" + ", ".join("?" for _ in values) + ")"
 
 
-def _latest(operations: tuple[str, ...], by: str = "customer, environment", extra: str = "") -> str:
-    """The newest row per stack (or per customer) among ``operations``: MAX(id) is the last one recorded."""
-    return (f"{SELECT_RUNS} WHERE id IN (SELECT MAX(id) FROM runs WHERE operation IN {_in(operations)}{extra} GROUP BY {by})")
+def _latest(kind: str, customer: str | None) -> tuple[str, tuple]:
+    """Each stack's latest run of ``kind`` (``engine/history.py`` keeps the pointers on every insert): read by key."""
+    text = (f"SELECT {', '.join('r.' + c for c in ('id', *COLUMNS))} FROM latest_runs l JOIN runs r ON r.id = l.run_id "
+            "WHERE l.kind = ?" + (" AND l.customer = ?" if customer else ""))
+    return text, (kind, customer) if customer else (kind,)
 
 
 @dataclass(frozen=True)
@@ -147,30 +149,23 @@ def _public(rows: list[dict]) -> list[dict]:
 
 
 def latest_deploys(store: HistoryStore, customer: str | None = None) -> dict[tuple[str, str], dict]:
-    """The last deployment of each stack that ran (succeeded or failed: a skipped one never started)."""
-    extra, params = (" AND customer = ?", (customer,)) if customer else ("", ())
-    rows = store.select(_latest(DEPLOY_OPERATIONS, extra=" AND status IN (?, ?)" + extra), (*DEPLOY_OPERATIONS, "succeeded", "failed", *params))
-    return {(r["customer"], r["environment"]): r for r in _public(rows)}
+    """The last deployment of each stack that ran (up, destroy or remediate; succeeded or failed: a skipped one never started)."""
+    return {(r["customer"], r["environment"]): r for r in _public(store.select(*_latest("deploy", customer)))}
 
 
 def latest_drift(store: HistoryStore, customer: str | None = None) -> dict[tuple[str, str], dict]:
-    extra, params = (" AND customer = ?", (customer,)) if customer else ("", ())
-    rows = store.select(_latest(("drift",), extra=extra), ("drift", *params))
-    return {(r["customer"], r["environment"]): r for r in _public(rows)}
+    return {(r["customer"], r["environment"]): r for r in _public(store.select(*_latest("drift", customer)))}
 
 
 def latest_compliance(store: HistoryStore, customer: str | None = None) -> dict[str, dict]:
-    extra, params = (" AND customer = ?", (customer,)) if customer else ("", ())
-    rows = store.select(_latest(("compliance",), by="customer", extra=extra), ("compliance", *params))
-    return {r["customer"]: r for r in _public(rows)}
+    return {r["customer"]: r for r in _public(store.select(*_latest("compliance", customer)))}
 
 
 def resources_managed(store: HistoryStore, customer: str | None = None) -> dict[tuple[str, str], int]:
     """Resources per stack as its last successful deployment counted them (0 after a destroy)."""
-    extra, params = (" AND customer = ?", (customer,)) if customer else ("", ())
-    text = ("SELECT customer, environment, operation, create_count + update_count + replace_count + same_count AS n FROM runs "
-            "WHERE id IN (SELECT MAX(id) FROM runs WHERE operation IN (?, ?) AND status = ?" + extra + " GROUP BY customer, environment)")
-    rows = store.select(text, ("up", "destroy", "succeeded", *params))
+    text = ("SELECT l.customer, l.environment, r.operation, r.create_count + r.update_count + r.replace_count + r.same_count AS n "
+            "FROM latest_runs l JOIN runs r ON r.id = l.run_id WHERE l.kind = ?" + (" AND l.customer = ?" if customer else ""))
+    rows = store.select(text, ("deployed", customer) if customer else ("deployed",))
     return {(r["customer"], r["environment"]): (0 if r["operation"] == "destroy" else int(r["n"] or 0)) for r in rows}
 
 
@@ -219,32 +214,72 @@ def _run_summary(row: dict | None) -> dict | None:
                                      "duration_s", "changes", "error", "run_url", "tool")}
 
 
-def fleet(store: HistoryStore, tenants: Tenants, now: dt.datetime | None = None) -> dict:
-    """Customers × environments, failing and drifted first; per customer its usage."""
+FLEET_COLUMNS = ("id", "operation", "status", "started_at", "finished_at", "actor", "sha", "committed_at", "duration_s", "error",
+                 "run_url", "tool", "create_count", "update_count", "delete_count", "replace_count", "same_count")
+FLEET_STATES = "SELECT customer, environment, kind, operation, status FROM latest_runs WHERE kind IN (?, ?)"
+FLEET_READ = (f"SELECT l.customer, l.environment, l.kind, {', '.join('r.' + c for c in FLEET_COLUMNS)} "
+              "FROM latest_runs l JOIN runs r ON r.id = l.run_id WHERE l.kind IN (?, ?, ?)")
+
+
+def _fleet_run(row: dict) -> dict:
+    out = {c: row[c] for c in FLEET_COLUMNS[:12]}
+    out["duration_s"] = round(float(out["duration_s"] or 0), 2)
+    out["changes"] = {k: int(row[f"{k}_count"] or 0) for k in ("create", "update", "delete", "replace", "same")}
+    return out
+
+
+def fleet(store: HistoryStore, tenants: Tenants, now: dt.datetime | None = None, state: str | None = None, offset: int = 0,
+          limit: int | None = None) -> dict:
+    """Customers × environments, failing and drifted first (``state``: only customers in that state), per customer its usage;
+    ``offset``/``limit`` pick a page — only that page's stacks are built (a fleet is thousands of stacks)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    deploys, drifts, resources = latest_deploys(store), latest_drift(store), resources_managed(store)
+    latest: dict[tuple[str, str], dict[str, dict]] = {}  # every stack: its state only (operation and status of its latest runs)
+    for row in store.select(FLEET_STATES, ("deploy", "drift")):
+        latest.setdefault((row["customer"], row["environment"]), {})[row["kind"]] = row
     counts = deploy_counts(store, now - dt.timedelta(weeks=USAGE_WEEKS))
-    stacks: dict[str, dict[str, dict]] = {c: {} for c in tenants.by_id}
-    for customer, info in tenants.by_id.items():
-        for env in info.environments:
-            stacks[customer][env] = {}
-    for (customer, env) in set(deploys) | set(drifts):
-        if customer in stacks:
-            stacks[customer].setdefault(env, {})
+    envs: dict[str, list[str]] = {c: list(info.environments) for c, info in tenants.by_id.items()}
+    for customer, env in sorted(latest):
+        if customer in envs and env not in envs[customer]:
+            envs[customer].append(env)
+    order: list[tuple[int, str]] = []
+    totals = dict.fromkeys(STATE_ORDER, 0)
+    states: dict[tuple[str, str], str] = {}
+    for customer, names in envs.items():
+        worst = STATE_ORDER["never-deployed"] if not names else len(STATE_ORDER)
+        for env in names:
+            kinds = latest.get((customer, env), {})
+            st = stack_state(kinds.get("deploy"), kinds.get("drift"))
+            states[(customer, env)] = st
+            totals[st] += 1
+            worst = min(worst, STATE_ORDER[st])
+        order.append((worst, customer))
+    order.sort()
+    names_by_rank = {v: k for k, v in STATE_ORDER.items()}
+    picked = [(rank, c) for rank, c in order if state is None or names_by_rank[rank] == state]
+    page = picked[offset: None if limit is None else offset + limit]
+    full: dict[tuple[str, str], dict[str, dict]] = {}  # the page's stacks: their latest runs in full
+    for chunk in range(0, len(page), 500):
+        names = tuple(c for _rank, c in page[chunk: chunk + 500])
+        for row in store.select(FLEET_READ + f" AND l.customer IN {_in(names)}", ("deploy", "drift", "deployed", *names)):
+            full.setdefault((row["customer"], row["environment"]), {})[row["kind"]] = row
     customers = []
-    for customer, envs in stacks.items():
-        rows = [_stack(customer, env, deploys.get((customer, env)), drifts.get((customer, env)), resources.get((customer, env)))
-                for env in envs]
-        worst = min((STATE_ORDER[s["state"]] for s in rows), default=STATE_ORDER["never-deployed"])
+    for rank, customer in page:
         info = tenants.by_id[customer]
+        rows = []
+        for env in envs[customer]:
+            kinds = full.get((customer, env), {})
+            deploy, drift, deployed = kinds.get("deploy"), kinds.get("drift"), kinds.get("deployed")
+            resources = None if deployed is None else (0 if deployed["operation"] == "destroy" else
+                                                        sum(int(deployed[f"{k}_count"] or 0) for k in ("create", "update", "replace", "same")))
+            rows.append({"customer": customer, "environment": env, "state": states[(customer, env)],
+                         "last_deploy": None if deploy is None else _fleet_run(deploy),
+                         "drift": None if drift is None else {"status": drift["status"], "checked_at": drift["finished_at"]},
+                         "resources": resources})
         customers.append({"customer": customer, "display_name": info.display_name, "repository": info.repository,
-                          "state": next(k for k, v in STATE_ORDER.items() if v == worst), "environments": rows,
-                          "usage": _usage(info, rows, counts.get(customer, 0))})
-    customers.sort(key=lambda c: (STATE_ORDER[c["state"]], c["customer"]))
-    totals = {state: sum(1 for c in customers for s in c["environments"] if s["state"] == state) for state in STATE_ORDER}
-    return {"generated_at": _iso(now), "currency": tenants.currency, "stacks": totals, "customers": customers,
-            "catalog_errors": tenants.errors, "cost_read_at": _iso(dt.datetime.fromtimestamp(tenants.cost_read_at, dt.timezone.utc))
-            if tenants.cost_read_at else None}
+                          "state": names_by_rank[rank], "environments": rows, "usage": _usage(info, rows, counts.get(customer, 0))})
+    return {"generated_at": _iso(now), "currency": tenants.currency, "stacks": totals, "total": len(picked), "offset": offset,
+            "customers": customers, "catalog_errors": tenants.errors,
+            "cost_read_at": _iso(dt.datetime.fromtimestamp(tenants.cost_read_at, dt.timezone.utc)) if tenants.cost_read_at else None}
 
 
 def _usage(info: TenantInfo, stacks: list[dict], deploys: int) -> dict:

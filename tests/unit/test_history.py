@@ -129,6 +129,24 @@ class StoreContract:
         rows = store.query()
         assert [(r["customer"], r["sha"], r["committed_at"]) for r in rows] == [("acme", "b" * 40, "2026-01-01T00:00:00.000Z"), ("acme", None, None)]
 
+    def test_latest_run_pointers_follow_every_insert(self, store):
+        """The portal reads each stack's latest deployment, successful deployment, drift scan and compliance result by key;
+        kept on insert, they equal a recomputation from the runs."""
+        for minutes, (env, op, status) in enumerate([("staging", "up", "succeeded"), ("staging", "up", "failed"), ("staging", "up", "skipped"),
+                                                     ("production", "drift", "drifted"), ("production", "up", "succeeded"),
+                                                     ("production", "destroy", "succeeded"), ("staging", "preview", "succeeded"),
+                                                     ("production", "drift", "in-sync")]):
+            insert(store, result(environment=env, operation=op), minutes, status=status)
+        Recorder(store).compliance_done(__import__("engine.compliance", fromlist=["RepoCompliance"]).RepoCompliance("acme-org/app", "acme"))
+        read = "SELECT customer, environment, kind, run_id, operation, status FROM latest_runs ORDER BY environment, kind"
+        kept = store.select(read)
+        assert [(r["environment"], r["kind"], r["operation"], r["status"]) for r in kept] == [
+            ("*", "compliance", "compliance", "compliant"), ("production", "deploy", "destroy", "succeeded"),
+            ("production", "deployed", "destroy", "succeeded"), ("production", "drift", "drift", "in-sync"),
+            ("staging", "deploy", "up", "failed"), ("staging", "deployed", "up", "succeeded")]
+        store.rebuild_latest()
+        assert store.select(read) == kept
+
     def test_concurrent_writers_threads(self, url, tmp_path):
         warnings: list[str] = []
 
