@@ -166,6 +166,9 @@ class Environment(Strict):
     network_slot: Annotated[int, Field(ge=0, le=MAX_NETWORK_SLOT)] | None = None
     database: Database | None = None
     monitoring: Monitoring | None = None
+    # The customer's own monthly budget (USD) for this environment: it may lower the provider's cap, never raise it
+    # (a plan over the lower of the two is denied by the budget policy, policy/budget.rego).
+    max_monthly_cost: Annotated[float, Field(ge=0, le=10_000_000)] | None = None
 
 
 def _slot_needed(schema: dict) -> None:
@@ -366,6 +369,10 @@ class TenantRecord(Strict):
     # Which GitHub custom properties of the customer's repository may override `properties` above.
     property_overrides: list[Literal["infrastructure_tools", "terraform_version", "spacelift_auto_deploy", "drift_auto_remediate"]] = Field(
         default_factory=lambda: ["infrastructure_tools", "terraform_version", "spacelift_auto_deploy"])
+    # The provider's monthly budget cap (USD) for this tenant: one number for every environment, or per environment
+    # ({production: 500, "*": 100}); an input of the budget policy (policy/budget.rego), which the provider may change.
+    max_monthly_cost: Annotated[float, Field(ge=0, le=10_000_000)] | dict[
+        Annotated[str, StringConstraints(pattern=r"^(\*|[a-z][a-z0-9-]{0,31})$")], Annotated[float, Field(ge=0, le=10_000_000)]] | None = None
     # Where this tenant's notifications go (engine/notify; the provider's own channels are in notifications.yml).
     notifications: Annotated[list[Notification], Field(max_length=10)] = Field(default_factory=list)
 

@@ -20,6 +20,7 @@ from engine.untrusted import escape_inline, escape_lines
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_BLOCKED = 4  # a policy denied a plan: nothing was applied (3 is drift, engine/drift.py)
 
 
 class EngineError(Exception):

@@ -1,9 +1,10 @@
 """Policy and cost for one customer's stacks: preview → plan document → cost estimate → policy decisions.
 
-What ``engine policy eval`` and ``engine cost`` run, and what ``preview``/``up`` will run after planning and before
-applying (phase 2: the lead wires it into ``engine/operations.py``).  The provider's policies and prices come from
-the catalog's ``policy/`` when it has them (an installed engine serving the provider's repository), else from the
-engine checkout's.
+What ``engine policy eval`` and ``engine cost`` run, and the gate ``preview``/``up`` pass every plan through after
+planning and before applying (``Gate``: a deny blocks the environment, nothing is applied).  The provider's policies
+and prices come from the catalog's ``policy/`` when it has them (an installed engine serving the provider's
+repository), else from the engine checkout's.  The gate runs only for a catalog with policies of its own
+(``policy/*.rego``); costs are attached to every plan that has a document.
 """
 
 from __future__ import annotations
@@ -67,11 +68,8 @@ def _cap(value: object, environment: str) -> float | None:
 
 
 def budget_for(tenant: Tenant, environment: str) -> policy.Budget:
-    """The budget of ``tenant``'s ``environment``: the tenant record's ``max_monthly_cost``, lowered by the customer file's.
-
-    Neither model has the field yet (phase 2: ``TenantRecord.max_monthly_cost`` and ``Environment.max_monthly_cost``);
-    until then there is no budget and the budget policy decides nothing.
-    """
+    """The budget of ``tenant``'s ``environment``: the tenant record's ``max_monthly_cost`` (one number, or per
+    environment), lowered — never raised — by the customer file's (the environment's, else the file's)."""
     provider = _cap(getattr(tenant.record, "max_monthly_cost", None), environment)
     env = tenant.config.environments.get(environment)
     customer = _cap(getattr(env, "max_monthly_cost", None), environment) if env is not None else None
@@ -105,6 +103,46 @@ def govern(engine, customer: str, environments: list[str] | None, sources: Sourc
             item.estimate, item.decisions = assess(item.document, sources, item.budget, decide=decide)
         out.append(item)
     return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gate decided about one plan: blocked (a deny), and the JSON-safe summaries kept on the result."""
+
+    blocked: bool
+    policy: dict | None
+    cost: dict | None
+
+    @property
+    def reason(self) -> str:
+        denies = [d["message"] for d in (self.policy or {}).get("decisions", []) if d["level"] == "deny"]
+        return "blocked by policy: " + "; ".join(denies)
+
+    def apply(self, result: StackResult) -> StackResult:
+        """Record the verdict on ``result``; a deny makes it BLOCKED (the caller applies nothing)."""
+        result.policy, result.cost = self.policy, self.cost
+        if self.blocked:
+            result.status, result.error = Status.BLOCKED, self.reason
+        return result
+
+
+class Gate:
+    """Cost and (with the catalog's own policies) the policy decisions of one stack's plan, between plan and apply."""
+
+    def __init__(self, sources: Sources, tenant: Tenant, environment: str, decide: bool):
+        self.sources, self.tenant, self.environment, self.decide = sources, tenant, environment, decide
+
+    def __call__(self, document: PlanDocument) -> Verdict:
+        document = PlanDocument(**{**document.__dict__, "properties": self.tenant.record.properties.model_dump()})
+        estimate, decisions = assess(document, self.sources, budget_for(self.tenant, self.environment), decide=self.decide)
+        return Verdict(blocked=bool(decisions and decisions.denied), policy=decisions.to_dict() if decisions else None,
+                       cost=estimate.summary())
+
+
+def gate_for(catalog_root: Path, tenant: Tenant, environment: str) -> Gate:
+    """The gate of one stack: costs always, decisions when the catalog has policies of its own."""
+    own = Path(catalog_root) / "policy"
+    return Gate(Sources.for_catalog(catalog_root), tenant, environment, decide=any(own.glob("*.rego")))
 
 
 @dataclass

@@ -27,6 +27,7 @@ StepFactory = Callable[[str], Step]
 STOP_ON_FAILURE = {Operation.UP, Operation.REMEDIATE, Operation.DESTROY}
 # Operations that must never run on a stack another tool deployed.
 _WRITES_OR_PLANS = {Operation.UP, Operation.REMEDIATE, Operation.PREVIEW, Operation.REFRESH, Operation.DESTROY}
+_GATED = {Operation.UP, Operation.PREVIEW}  # a remediation re-applies what was deployed: not gated again
 TOOLS = ("pulumi", "terraform")
 
 
@@ -42,6 +43,8 @@ class Engine:
     stream: EventStream = field(default_factory=EventStream)
     # Which runner serves a target when it is not its tool's (Spacelift, for the tenants it executes); None: the tool's.
     executor: Callable[[TenantRecord, StackTarget], str | None] | None = None
+    # Policy and cost between plan and apply (engine/governance.py): a stack's gate, or None (no policies, no prices)
+    gate: "Callable[[Tenant, StackTarget], Callable | None] | None" = None
     _catalog_checked: bool = field(default=False, init=False, repr=False)
     _executors: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
@@ -146,6 +149,7 @@ class Engine:
         never deploys half a customer.
         """
         operation = Operation(operation)
+        tenant = self.load(customer, tenant)
         targets = self.plan(customer, environments, tenant)
         runners: dict[str, Runner] = {}
         for target in targets:
@@ -163,7 +167,8 @@ class Engine:
             if failed is not None and operation in STOP_ON_FAILURE:
                 # Environments run in the customer file's order (staging before production):
                 # a failure stops the rollout instead of carrying it to the next environment.
-                stack_result = StackResult.for_target(target, operation, Status.SKIPPED, error=f"not run because {failed.environment} failed")
+                stack_result = StackResult.for_target(target, operation, Status.SKIPPED, error=f"not run because {failed.environment} "
+                                                     + ("was blocked by policy" if failed.status == Status.BLOCKED else "failed"))
             else:
                 if target.upstreams and operation in (Operation.UP, Operation.REMEDIATE, Operation.PREVIEW):
                     resolved = self.with_upstream_outputs(target, runners)
@@ -174,7 +179,13 @@ class Engine:
                         self._stack_done(target, stack_result)
                         continue
                     target = resolved
-                stack_result = runners[self.runner_key(target)].run(target, operation)
+                gate = self.gate(tenant, target) if self.gate is not None and operation in _GATED else None
+                if gate is not None and operation == Operation.UP:
+                    stack_result = runners[self.runner_key(target)].run(target, operation, gate=gate)  # between plan and apply
+                else:
+                    stack_result = runners[self.runner_key(target)].run(target, operation)
+                    if gate is not None and stack_result.status == Status.SUCCEEDED and stack_result.plan is not None:
+                        gate(stack_result.plan).apply(stack_result)  # a preview: decisions and cost on the plan shown
                 if operation == Operation.UP and stack_result.status == Status.SUCCEEDED:
                     for step_name in target.post_steps:
                         if self.steps is None:
@@ -182,7 +193,7 @@ class Engine:
                         stack_result = self.steps(step_name).run(target, stack_result)
                         if stack_result.status != Status.SUCCEEDED:
                             break
-                if stack_result.status == Status.FAILED and failed is None:
+                if stack_result.status in (Status.FAILED, Status.BLOCKED) and failed is None:
                     failed = stack_result
             result.stacks.append(stack_result)
             self._stack_done(target, stack_result)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from engine.errors import EXIT_FAILED, EXIT_OK
+from engine.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
     from engine.plan_document import PlanDocument
@@ -45,6 +45,7 @@ class Status(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     NOT_DEPLOYED = "not-deployed"
+    BLOCKED = "blocked"  # a policy denied the plan: nothing was applied
 
 
 # Pulumi reports these op names; the engine folds them into five counts.
@@ -149,6 +150,10 @@ class StackResult:
     # preview (and up): the normalized, secret-free plan that policy and cost read (engine/plan_document.py).
     # Not part of to_dict: `--json` output keeps its shape; `engine policy eval --json` shows it.
     plan: "PlanDocument | None" = None
+    # what the provider's policies decided about this plan ({"deny": [...], "warn": [...]}) and what it costs
+    # (monthly before → after → delta); both JSON-safe, secret-free summaries (engine/governance.py).
+    policy: dict | None = None
+    cost: dict | None = None
 
     def __post_init__(self) -> None:
         self.operation = Operation(self.operation)
@@ -162,7 +167,7 @@ class StackResult:
 
     @property
     def ok(self) -> bool:
-        return self.status not in (Status.FAILED, Status.SKIPPED)
+        return self.status not in (Status.FAILED, Status.SKIPPED, Status.BLOCKED)
 
     @property
     def details(self) -> dict[str, object]:
@@ -193,7 +198,8 @@ class StackResult:
                    error=data.get("error"), duration_s=float(data.get("duration_s") or 0), binary=details.get("binary"),
                    recovered=list(details.get("recovered") or []), counts_corrected=details.get("counts_corrected"),
                    ansible=StepOutcome(**details["ansible"]) if details.get("ansible") else None,
-                   info=StackInfo(**info) if info else None, finished_at=details.get("at"))
+                   info=StackInfo(**info) if info else None, finished_at=details.get("at"), policy=data.get("policy"),
+                   cost=data.get("cost"))
 
     def to_dict(self) -> dict:
         data = {
@@ -202,6 +208,10 @@ class StackResult:
             "outputs": self.outputs, "resources": [asdict(r) for r in self.resources], "error": self.error,
             "duration_s": round(self.duration_s, 2), "details": self.details,
         }
+        if self.policy is not None:
+            data["policy"] = self.policy
+        if self.cost is not None:
+            data["cost"] = self.cost
         return data
 
 
@@ -219,7 +229,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.ok else EXIT_FAILED
+        """0 all ok; 1 a stack failed (or was skipped for another reason); 4 blocked by policy, nothing else failed."""
+        return exit_code_of(self.stacks)
 
     def to_dict(self) -> dict:
         return {
@@ -228,3 +239,12 @@ class RunResult:
             "ok": self.ok,
             "environments": {s.environment: s.to_dict() for s in self.stacks},
         }
+
+
+def exit_code_of(stacks: list[StackResult]) -> int:
+    statuses = {s.status for s in stacks}
+    if Status.FAILED in statuses:
+        return EXIT_FAILED
+    if Status.BLOCKED in statuses:
+        return EXIT_BLOCKED  # later environments skipped because of the block are part of it
+    return EXIT_OK if all(s.ok for s in stacks) else EXIT_FAILED

@@ -115,10 +115,21 @@ class Wiring:
                 api = self.github()
                 remote_source = lambda record: remote_tenant(api, record)  # noqa: E731 - tenants without a local checkout
             self._engine = Engine(catalog=catalog, home=self.home, runners=self.runner, steps=self.step,
-                                  remote_source=remote_source, stream=self.stream, executor=self.executor)
+                                  remote_source=remote_source, stream=self.stream, executor=self.executor, gate=self.gate())
             self.stream.subscribe(self.history)
             self.stream.subscribe(self.notifier)
         return self._engine
+
+    def gate(self):
+        """Policy and cost between plan and apply, for a catalog with its own ``policy/`` (``*.rego`` policies
+        and/or ``pricing.yml``); None otherwise — then plans are neither judged nor priced."""
+        own = self.catalog_root / "policy"
+        if not (any(own.glob("*.rego")) or (own / "pricing.yml").is_file()):
+            return None
+        from engine.governance import gate_for
+
+        root = self.catalog_root
+        return lambda tenant, target: gate_for(root, tenant, target.environment)
 
     @property
     def history(self) -> "Recorder":

@@ -14,13 +14,20 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from engine import locks, process
 from engine.home import EngineHome
 from engine.planning import StackTarget
 from engine.results import Operation, StackResult, Status
 from engine.stream import EventStream, Notice
+
+if TYPE_CHECKING:
+    from engine.governance import Verdict
+    from engine.plan_document import PlanDocument
+
+# Policy and cost between plan and apply (engine/governance.py Gate): the plan document in, a verdict out.
+Gate = Callable[["PlanDocument"], "Verdict"]
 
 
 class Runner(Protocol):
@@ -29,8 +36,11 @@ class Runner(Protocol):
     def prepare(self, targets: list[StackTarget]) -> None:
         """Raise ``InputError`` (exit 2) if any target can't be served — before anything runs."""
 
-    def run(self, target: StackTarget, operation: Operation) -> StackResult:
-        """Run one operation on one stack.  A tool that ran and failed is a failed result, not an exception."""
+    def run(self, target: StackTarget, operation: Operation, gate: Gate | None = None) -> StackResult:
+        """Run one operation on one stack.  A tool that ran and failed is a failed result, not an exception.
+
+        ``gate`` (``up`` only): the plan passes through it before anything is applied; a blocked verdict
+        applies nothing and the result is BLOCKED (``verdict.apply(result)``)."""
 
     def unlock(self, target: StackTarget, lock_id: str | None) -> str:
         """Clear a lock a crashed run left; refuses while the engine's own lock is held.  Returns what was done."""

@@ -30,7 +30,7 @@ from engine.planning import StackTarget
 from engine.diffs import changed_paths, value_diffs
 from engine.plan_document import PulumiStep, from_pulumi_preview, step_from_event
 from engine.results import SECRET_MASK, Changes, Operation, ResourceChange, StackInfo, StackResult, Status
-from engine.runners.base import StackLockHeld, exclusive, locked_result, state_file
+from engine.runners.base import Gate, StackLockHeld, exclusive, locked_result, state_file
 from engine.stream import EventStream, Notice, ResourceStep, StackStarted
 from engine.toolchain import Tool
 
@@ -161,20 +161,22 @@ class PulumiRunner:
             return False
         return bool(((data.get("checkpoint") or {}).get("latest") or {}).get("resources"))
 
-    def run(self, target: StackTarget, operation: Operation | str) -> StackResult:
-        """Run under the engine's stack lock (one writer per stack on this machine) and Pulumi's own."""
+    def run(self, target: StackTarget, operation: Operation | str, gate: Gate | None = None) -> StackResult:
+        """Run under the engine's stack lock (one writer per stack on this machine) and Pulumi's own.
+
+        With a ``gate``, ``up`` previews first and passes the plan through it: a deny applies nothing."""
         operation = Operation(operation)
         started = time.monotonic()
         recovered: list[str] = []
         try:
             with exclusive(self.home, target, operation, self.lock_timeout, self.stream, recovered):
-                result = self._run(target, operation)
+                result = self._run(target, operation, gate=gate)
         except StackLockHeld as exc:
             return locked_result(target, operation, exc.held, started)
         result.recovered = recovered + result.recovered
         return result
 
-    def _run(self, target: StackTarget, operation: Operation, retried: bool = False) -> StackResult:
+    def _run(self, target: StackTarget, operation: Operation, retried: bool = False, gate: Gate | None = None) -> StackResult:
         started = time.monotonic()
         result = StackResult.for_target(target, operation)
         events = _EventCollector(target, self.stream, plan=operation in (Operation.PREVIEW, Operation.UP))
@@ -184,6 +186,17 @@ class PulumiRunner:
                 result.status = Status.NOT_DEPLOYED
                 return result
             self.stream.publish(StackStarted(target, operation))
+            verdict = None
+            if gate is not None and operation == "up":
+                # Pulumi has no saved plan to apply: preview (quietly: the update's own steps are the progress shown),
+                # judge that plan, and update only if nothing denies it.
+                planned = _EventCollector(target, EventStream(), plan=True)
+                pre = stack.preview(on_event=planned, color="never", suppress_progress=True, diff=False)
+                verdict = gate(from_pulumi_preview(planned.steps, target))
+                if verdict.blocked:
+                    result.changes, result.resources = Changes.from_counts(pre.change_summary), planned.changes
+                    result.plan = from_pulumi_preview(planned.steps, target)
+                    return verdict.apply(result)
             if operation in ("up", "remediate"):
                 # remediate = refresh first, so changes made outside Pulumi are seen and put back
                 up = stack.up(on_event=events, color="never", suppress_progress=True, refresh=operation == "remediate")
@@ -191,6 +204,8 @@ class PulumiRunner:
                 if events.plan:
                     result.plan = from_pulumi_preview(events.steps, target)  # what this update did, as a plan document
                 result.outputs = _mask(up.outputs)
+                if verdict is not None:
+                    verdict.apply(result)
             elif operation == "preview":
                 pre = stack.preview(on_event=events, color="never", suppress_progress=True, diff=False)
                 result.changes = Changes.from_counts(pre.change_summary)
@@ -225,7 +240,7 @@ class PulumiRunner:
             notes = self._recover_from_crash(target, exc)
             if notes and not retried:
                 self.stream.publish(Notice(target, "recovered: " + "; ".join(notes)))
-                again = self._run(target, operation, retried=True)
+                again = self._run(target, operation, retried=True, gate=gate)
                 again.recovered = notes + again.recovered
                 return again
             result.status = Status.FAILED

@@ -87,7 +87,9 @@ class SpaceliftRunner:
     def unlock(self, target: StackTarget, lock_id: str | None) -> str:
         return f"nothing to unlock for {target.fqn}: Spacelift serializes the runs of a stack itself"
 
-    def run(self, target: StackTarget, operation: Operation | str) -> StackResult:
+    def run(self, target: StackTarget, operation: Operation | str, gate=None) -> StackResult:
+        """``gate``: not applied — a Spacelift-executed stack's plan is judged by the provider's Spacelift policies
+        (docs/SPACELIFT.md); the engine never sees the plan before Spacelift applies it."""
         operation = Operation(operation)
         started = self._clock()
         label = self._label(target)

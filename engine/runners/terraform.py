@@ -15,6 +15,7 @@ the saved plan, and applies exactly that plan.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -32,7 +33,8 @@ from engine.errors import InputError, StackLockedError
 from engine.home import EngineHome
 from engine.planning import StackTarget
 from engine.results import SECRET_MASK, Operation, StackInfo, StackResult, Status
-from engine.runners.base import StackLockHeld, exclusive, locked_result, state_file
+from engine.plan_document import from_terraform_plan
+from engine.runners.base import Gate, StackLockHeld, exclusive, locked_result, state_file
 from engine.stream import EventStream, ResourceStep, StackStarted
 from engine.toolchain import TOFU_VERSION, Tool
 
@@ -455,7 +457,7 @@ class TerraformRunner:
 
     # -- operations ------------------------------------------------------
 
-    def run(self, target: StackTarget, operation: Operation | str) -> StackResult:
+    def run(self, target: StackTarget, operation: Operation | str, gate: Gate | None = None) -> StackResult:
         operation = Operation(operation)
         started = time.monotonic()
         binary = self.binary(target)
@@ -470,7 +472,7 @@ class TerraformRunner:
                     problem = downgrade(self._state(target, binary, work, env), binary)
                     if problem:
                         raise _ToolFailure(f"{problem[0]}. {problem[1][0].upper()}{problem[1][1:]}.")
-                operations = {Operation.UP: self._up, Operation.PREVIEW: self._preview, Operation.REFRESH: self._refresh,
+                operations = {Operation.UP: functools.partial(self._up, gate=gate), Operation.PREVIEW: self._preview, Operation.REFRESH: self._refresh,
                               Operation.DESTROY: self._destroy, Operation.OUTPUTS: self._outputs_operation, Operation.LIST: self._list,
                               Operation.DRIFT: self._drift,
                               Operation.REMEDIATE: self._up}  # plan refreshes first: drift is seen and put back
@@ -536,16 +538,20 @@ class TerraformRunner:
             raise _ToolFailure(_error_text(proc))
         return len([ln for ln in proc.stdout.splitlines() if ln.strip() and not ln.startswith("data.")])
 
-    def _up(self, target, binary, work, env, result: StackResult) -> None:
+    def _up(self, target, binary, work, env, result: StackResult, gate: Gate | None = None) -> None:
         plan = self._plan(binary, work, env, [])
         result.changes, result.resources = tfplan.summarize(plan)
+        result.plan = from_terraform_plan(plan, target)
+        if gate is not None and gate(result.plan).apply(result).status == Status.BLOCKED:
+            return  # a policy denied this plan: nothing is applied
         if tfplan.has_changes(plan):
-            self._apply_saved(target, binary, work, env)  # exactly the plan that was just summarized
+            self._apply_saved(target, binary, work, env)  # exactly the plan that was just summarized (and judged)
         result.outputs = self._outputs(binary, work, env)
 
     def _preview(self, target, binary, work, env, result: StackResult) -> None:
         plan = self._plan(binary, work, env, [])
         result.changes, result.resources = tfplan.summarize(plan)
+        result.plan = from_terraform_plan(plan, target)
 
     def _refresh(self, target, binary, work, env, result: StackResult) -> None:
         """The drift check, then the refresh-only plan applied: state records what is really there."""

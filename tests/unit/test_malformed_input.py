@@ -174,5 +174,5 @@ def test_a_misspelt_key_is_reported_once_as_the_typo_not_also_as_the_missing_key
     assert run.code == 2
     assert run.stderr.splitlines()[0].endswith("variables.yml:4: environments.staging.instance_typo: unknown key "
                                                "(did you mean 'instance_type'?); allowed keys: database, instance_count, "
-                                               "instance_type, monitoring, network_slot, volume_size_gb")
+                                               "instance_type, max_monthly_cost, monitoring, network_slot, volume_size_gb")
     assert "required key is missing" not in run.stderr

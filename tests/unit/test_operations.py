@@ -80,3 +80,61 @@ def test_switching_tools_on_a_deployed_stack_is_refused(engine_with, tmp_path):
     assert "was deployed with Terraform" in str(err.value) and runner.calls == []
     (state / "staging.tfstate").write_text('{"version": 4, "resources": []}')  # destroyed: switching is fine
     assert engine.run("acme", "up").ok
+
+
+# -- the policy gate between plan and apply (the real OPA: tests/integration/test_policy_gate.py) --------------
+
+def _verdict(blocked: bool):
+    from engine.governance import Verdict
+
+    decisions = [{"rule": "instance_types", "level": "deny", "message": "m5.24xlarge is not allowed in production"}] if blocked else []
+    return Verdict(blocked=blocked, policy={"denied": blocked, "decisions": decisions}, cost={"monthly_after": 12.5})
+
+
+def _gated(engine_with, deny_in: set[str]):
+    from engine.plan_document import desired_document
+
+    runner = FakeRunner(plans={"staging": desired_document, "production": desired_document})
+    engine = engine_with(runner)
+    seen = []
+
+    def gate(tenant, target):
+        def judge(document):
+            seen.append((target.environment, document.environment))
+            return _verdict(target.environment in deny_in)
+        return judge
+
+    engine.gate = gate
+    return engine, runner, seen
+
+
+def test_a_denied_plan_is_blocked_before_apply_and_stops_the_rollout_with_exit_4(engine_with):
+    engine, runner, seen = _gated(engine_with, deny_in={"staging"})
+    result = engine.run("acme", "up")
+    assert runner.calls == [("staging", "up"), ("staging", "gate")]  # production never ran
+    staging, production = result.stacks
+    assert staging.status == "blocked" and staging.error == "blocked by policy: m5.24xlarge is not allowed in production"
+    assert production.status == "skipped" and production.error == "not run because staging was blocked by policy"
+    assert result.exit_code == 4 and staging.to_dict()["policy"]["denied"] is True
+    assert seen == [("staging", "staging")]  # the gate judged the stack's own plan
+
+
+def test_an_allowed_plan_carries_its_policy_and_cost_in_the_json(engine_with):
+    engine, runner, _ = _gated(engine_with, deny_in=set())
+    result = engine.run("acme", "up")
+    assert result.exit_code == 0 and [s.status for s in result.stacks] == ["succeeded", "succeeded"]
+    assert result.stacks[0].to_dict()["cost"] == {"monthly_after": 12.5}
+    assert result.to_dict()["environments"]["production"]["policy"] == {"denied": False, "decisions": []}
+
+
+def test_a_preview_is_judged_after_planning_and_a_deny_marks_it_blocked(engine_with):
+    engine, runner, _ = _gated(engine_with, deny_in={"production"})
+    result = engine.run("acme", "preview")
+    assert [c for c in runner.calls if c[1] != "gate"] == [("staging", "preview"), ("production", "preview")]
+    assert [s.status for s in result.stacks] == ["succeeded", "blocked"] and result.exit_code == 4
+
+
+def test_without_a_gate_nothing_is_judged(engine_with):
+    runner = FakeRunner(plans={"staging": lambda t: None})
+    result = engine_with(runner).run("acme", "up")
+    assert "gate" not in [c[1] for c in runner.calls] and result.stacks[0].policy is None and result.exit_code == 0
