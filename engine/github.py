@@ -263,6 +263,16 @@ class GitHubAPI:
             raise
         return branch, ref["object"]["sha"]
 
+    def commit_time(self, repository: str, sha: str) -> str | None:
+        """When ``sha`` was committed (its committer date, UTC ISO), or None when GitHub does not say (the run
+        history's lead time leaves such a deployment out; never an error)."""
+        owner, name = repository.split("/", 1)
+        try:
+            date = self.client(repository).rest.git.get_commit(owner, name, sha).json()["committer"]["date"]
+        except Exception:  # noqa: BLE001 - best effort: a missing time only leaves this run out of lead time
+            return None
+        return date if isinstance(date, str) else None
+
     @_refused_credentials_are_errors
     def pull_request(self, repository: str, number: int) -> dict | None:
         """Pull request ``number`` of ``repository`` as GitHub returns it, or None when there is none."""

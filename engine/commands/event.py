@@ -43,8 +43,13 @@ def run(w: Wiring, event_name: str, payload_path: Path, customer: str | None, mo
     api = w.github(dry_run=dry_run, source=source, head=request.sha)
     # the command decides what runs: under --dry-run an apply is previewed, never run
     operation = Operation.PREVIEW if dry_run else Operation(request.operation)
-    outcome = triggers.handle(request, engine, api, settings.run_url, operation=operation,
-                              on_commit=lambda sha: setattr(w.history, "sha", sha))
+    def on_commit(sha: str) -> None:  # the history records the commit and when it was made (lead time, docs/PORTAL.md)
+        w.history.sha = sha
+        read = getattr(api, "commit_time", None)  # a local checkout standing in for GitHub (--source) has no commit times
+        repository = request.feedback_repository or engine.catalog.record(request.customer).repository
+        w.history.committed_at = read(repository, sha) if read and not dry_run else None
+
+    outcome = triggers.handle(request, engine, api, settings.run_url, operation=operation, on_commit=on_commit)
     warnings = [f"GitHub feedback call failed (the run's result is unaffected): {line}" for line in outcome.feedback.log]
     if outcome.dry_run is None:
         return Outcome(outcome.to_dict(), lambda: render_run(outcome.result), outcome.result.exit_code, warnings)

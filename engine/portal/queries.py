@@ -357,16 +357,20 @@ def stack_runs(store: HistoryStore, customer_id: str, environment: str, limit: i
 
 
 def sla_rows(store: HistoryStore, period: sla.Period, customers: list[str] | None) -> list[dict]:
-    """Deployments and drift scans from LOOKBACK_DAYS before the period to its end (of ``customers``; None: all)."""
-    text = ("SELECT id, customer, environment, operation, status, finished_at, committed_at FROM runs "
-            "WHERE operation IN (?, ?) AND started_at >= ? AND started_at < ?")
-    params: list = [sla.DEPLOY, sla.DRIFT, _iso(period.start - dt.timedelta(days=sla.LOOKBACK_DAYS)), _iso(period.end)]
-    if customers is not None:
-        if not customers:
-            return []
-        text += f" AND customer IN {_in(tuple(customers))}"
-        params += customers
-    return store.select(text, tuple(params))
+    """The period's deployments and drift scans, plus each stack's last one of each before the period (within
+    LOOKBACK_DAYS): whether a stack was failing or drifted when the period began.  ``customers``: None for all."""
+    if customers is not None and not customers:
+        return []
+    columns = "id, customer, environment, operation, status, finished_at, committed_at"
+    relevant = "((operation = ? AND status IN (?, ?)) OR operation = ?)"
+    who, names = ("", ()) if customers is None else (f" AND customer IN {_in(tuple(customers))}", tuple(customers))
+    kinds = (sla.DEPLOY, "succeeded", "failed", sla.DRIFT)
+    during = store.select(f"SELECT {columns} FROM runs WHERE {relevant} AND started_at >= ? AND started_at < ?{who}",
+                          (*kinds, _iso(period.start), _iso(period.end), *names))
+    before = store.select(f"SELECT {columns} FROM runs WHERE id IN (SELECT MAX(id) FROM runs WHERE {relevant} AND started_at >= ? "
+                          f"AND started_at < ?{who} GROUP BY customer, environment, operation)",
+                          (*kinds, _iso(period.start - dt.timedelta(days=sla.LOOKBACK_DAYS)), _iso(period.start), *names))
+    return before + during
 
 
 def usage(store: HistoryStore, tenants: Tenants, customers: list[str], now: dt.datetime | None = None) -> dict:

@@ -322,6 +322,11 @@ class FakeGitHub:
         with self._lock:
             self._repo(owner, repo, create=True)["refs"][ref] = sha
 
+    def set_commit_time(self, owner: str, repo: str, sha: str, when: datetime) -> None:
+        """When commit ``sha`` was made (``GET …/git/commits/{sha}``'s committer date; default: when first asked)."""
+        with self._lock:
+            self._repo(owner, repo, create=True).setdefault("commit_times", {})[sha] = when
+
     def put_file(self, owner: str, repo: str, ref: str, path: str, content: bytes | str) -> None:
         """Make ``path`` exist with ``content`` at ``ref`` (branch, tag or SHA)."""
         data = content.encode() if isinstance(content, str) else bytes(content)
@@ -1367,6 +1372,21 @@ class FakeGitHub:
         issue = self._need_issue(ctx, r, int(ctx.params["issue_number"]))
         return _Reply(200, self._issue_json(r, issue))
 
+    def _get_git_commit(self, ctx: "_Ctx") -> _Reply:
+        """GET /repos/{owner}/{repo}/git/commits/{commit_sha}: a commit object (its time from ``set_commit_time``)."""
+        r = self._need_repo(ctx)
+        sha = ctx.params["commit_sha"]
+        if not _is_sha(sha):
+            raise _Abort(self._error(404, "Not Found", ctx.op))
+        when = _iso(r.setdefault("commit_times", {}).setdefault(sha, _now()))
+        full = f"{ctx.params['owner']}/{ctx.params['repo']}"
+        person = {"name": "Customer Dev", "email": "dev@example.com", "date": when}
+        return _Reply(200, {"sha": sha, "node_id": "C_" + sha[:8], "url": self._api(f"/repos/{full}/git/commits/{sha}"),
+                            "html_url": f"{self.html_base}/{full}/commit/{sha}", "author": person, "committer": person,
+                            "message": "a change", "tree": {"sha": "0" * 40, "url": self._api(f"/repos/{full}/git/trees/{'0' * 40}")},
+                            "parents": [], "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
+                                                            "verified_at": None}})
+
     def _get_pull(self, ctx: "_Ctx") -> _Reply:
         """GET /repos/{owner}/{repo}/pulls/{pull_number}: pull requests seeded with ``add_pull``."""
         r = self._need_repo(ctx)
@@ -1936,6 +1956,7 @@ class _Ctx:
 _ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/repos/{owner}/{repo}"): "_get_repo",
     ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"): "_get_git_ref",
+    ("GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}"): "_get_git_commit",
     ("GET", "/user"): "_get_authenticated_user",
     ("POST", "/repos/{owner}/{repo}/dispatches"): "_dispatch",
     ("GET", "/rate_limit"): "_rate_limit",
