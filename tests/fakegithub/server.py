@@ -228,6 +228,7 @@ class FakeGitHub:
         self._installations: dict[str, dict[str, Any]] = {}  # owner -> installation
         self._installation_tokens: dict[str, dict[str, Any]] = {}
         self._property_definitions: dict[str, dict[str, dict[str, Any]]] = {}
+        self._teams: dict[tuple[str, str], dict[str, str]] = {}  # (org, team slug) -> login -> membership state
         self._rate_used = 0
         self._rate_reset = int(time.time()) + 3600
         self._routes = self._resolve_routes()
@@ -321,6 +322,15 @@ class FakeGitHub:
         """Point a branch or tag at a commit (used to resolve refs to SHAs)."""
         with self._lock:
             self._repo(owner, repo, create=True)["refs"][ref] = sha
+
+    def grant(self, owner: str, repo: str, login: str, permission: str = "pull") -> None:
+        """``login`` may ``pull`` (read), ``push``… ``owner/repo`` (listed by ``GET /user/repos`` for that user's tokens)."""
+        with self._lock:
+            self._repo(owner, repo, create=True).setdefault("access", {})[login] = permission
+
+    def add_team_member(self, org: str, team: str, login: str, state: str = "active") -> None:
+        with self._lock:
+            self._teams.setdefault((org, team), {})[login] = state
 
     def set_commit_time(self, owner: str, repo: str, sha: str, when: datetime) -> None:
         """When commit ``sha`` was made (``GET …/git/commits/{sha}``'s committer date; default: when first asked)."""
@@ -1372,6 +1382,36 @@ class FakeGitHub:
         issue = self._need_issue(ctx, r, int(ctx.params["issue_number"]))
         return _Reply(200, self._issue_json(r, issue))
 
+    _LEVELS = ("pull", "triage", "push", "maintain", "admin")
+
+    def _list_user_repos(self, ctx: "_Ctx") -> _Reply:
+        """GET /user/repos: the repositories the token's user owns or was granted (``grant``), with their permissions."""
+        import types
+
+        login = self._actor(ctx.headers)
+        if login.endswith("[bot]"):
+            return self._error(403, "Resource not accessible by integration", ctx.op)
+        items = []
+        for (owner, name), r in sorted(self._repos.items()):
+            level = "admin" if owner == login else r.get("access", {}).get(login)
+            if level is None:
+                continue
+            body = self._get_repo(types.SimpleNamespace(params={"owner": owner, "repo": name}, op=ctx.op)).body
+            body.pop("custom_properties", None)
+            rank = self._LEVELS.index(level)
+            body["permissions"] = {lvl: rank >= i for i, lvl in enumerate(self._LEVELS)}
+            items.append(body)
+        page, links = self._paginate(ctx, items)
+        return _Reply(200, page, links)
+
+    def _get_team_membership(self, ctx: "_Ctx") -> _Reply:
+        """GET /orgs/{org}/teams/{team_slug}/memberships/{username}: 404 unless ``add_team_member`` made them one."""
+        state = self._teams.get((ctx.params["org"], ctx.params["team_slug"]), {}).get(ctx.params["username"])
+        if state is None:
+            raise _Abort(self._error(404, "Not Found", ctx.op))
+        org, team, user = ctx.params["org"], ctx.params["team_slug"], ctx.params["username"]
+        return _Reply(200, {"url": self._api(f"/orgs/{org}/teams/{team}/memberships/{user}"), "role": "member", "state": state})
+
     def _get_git_commit(self, ctx: "_Ctx") -> _Reply:
         """GET /repos/{owner}/{repo}/git/commits/{commit_sha}: a commit object (its time from ``set_commit_time``)."""
         r = self._need_repo(ctx)
@@ -1957,6 +1997,8 @@ _ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/repos/{owner}/{repo}"): "_get_repo",
     ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"): "_get_git_ref",
     ("GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}"): "_get_git_commit",
+    ("GET", "/user/repos"): "_list_user_repos",
+    ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}"): "_get_team_membership",
     ("GET", "/user"): "_get_authenticated_user",
     ("POST", "/repos/{owner}/{repo}/dispatches"): "_dispatch",
     ("GET", "/rate_limit"): "_rate_limit",
