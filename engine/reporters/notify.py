@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, TextIO
+from typing import Callable
 
 from engine.config import Notification
 from engine.notify.delivery import Delivery, Destination
