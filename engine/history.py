@@ -21,6 +21,7 @@ import re
 import socket
 import sqlite3
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,6 +172,7 @@ class HistoryStore:
         self._exists = exists
         self._secrets = secrets  # the URL's passwords: cut out of every error text before it is shown
         self._migrated = False
+        self._kept: threading.local | None = None  # keep_connections(): one open connection per thread
 
     def describe_error(self, exc: BaseException) -> str:
         """``Type: first line`` of a driver error, fit to print: the store's passwords are replaced by ``***``."""
@@ -229,16 +231,33 @@ class HistoryStore:
 
     # -- the shared part: one connection helper, one migration, one insert, one select ---------------
 
+    def keep_connections(self) -> "HistoryStore":
+        """Keep one open connection per thread instead of one per call: for a long-running reader (the portal), where
+        connecting (PostgreSQL: a TCP connection and authentication) would cost more than its queries.  A connection
+        that fails is closed and the next call opens another."""
+        self._kept = threading.local()
+        return self
+
     @contextmanager
     def _conn(self) -> Iterator[object]:
-        conn = self._connect()
+        kept = getattr(self._kept, "conn", None) if self._kept is not None else None
+        conn = kept or self._connect()
+        failed = False
         try:
             if not self._migrated:
                 self._migrate(conn)
                 self._migrated = True
             yield conn
+        except BaseException:
+            failed = True
+            raise
         finally:
-            conn.close()
+            if self._kept is None or failed:
+                conn.close()
+                if self._kept is not None:
+                    self._kept.conn = None
+            else:
+                self._kept.conn = conn
 
     def _execute(self, conn, text: str, params: tuple = ()):
         cur = conn.cursor()

@@ -51,6 +51,7 @@ def create_app(settings: PortalSettings, store: HistoryStore, catalog_root: Path
                oauth_transport=None) -> FastAPI:
     """The portal over ``store`` and the catalog at ``catalog_root``.  ``settings`` must have passed ``checked()``."""
     settings = settings.checked().with_session_key() if settings.local_sign_in else settings.checked()
+    store.keep_connections()  # a connection per request thread, not per query
     app = FastAPI(title="Managed Infrastructure Engine portal", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.portal = PortalContext(
         settings=settings, store=store,
