@@ -11,7 +11,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SUDO    = $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test unit integration tools tools-pulumi postgres venv clean-demo help
+.PHONY: demo test unit integration tools tools-pulumi postgres browser venv clean-demo help
 
 help:
 	@echo "make demo   - deploy the example customer acme locally and print its outputs"
@@ -43,18 +43,24 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+# The portal's browser test drives Debian's headless Chromium through chromium-driver (browser downloads fail here).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null; }
+
 demo: tools-pulumi
 	$(BIN)/engine up acme
 	@echo
 	@echo "Deployed. Try: $(BIN)/engine outputs acme   |   $(BIN)/engine up acme --json   |   $(BIN)/engine destroy acme --yes"
+	@echo "The portal on this data: $(BIN)/engine serve --local-sign-in   then open http://127.0.0.1:8080/ (docs/PORTAL.md)"
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
 
-integration: tools postgres
+integration: tools postgres browser
 	$(BIN)/python -m pytest tests/integration -q
 
-test: tools postgres
+test: tools postgres browser
 	$(BIN)/python -m pytest -q
 
 clean-demo: venv

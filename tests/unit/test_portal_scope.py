@@ -273,3 +273,4 @@ def test_no_secret_in_any_response(tmp_path, monkeypatch):
     pf.sign_in(page, "provider")
     html = page.get("/customers/acme/stacks/staging").text
     assert "db_password" in html and "secret" in html and "acme.example" in html
+    assert "~1" in html and "built-in method" not in html  # the 05-03 deployment's one update, shown as a number
