@@ -47,14 +47,17 @@ class FleetResult:
     @property
     def exit_code(self) -> int:
         codes = {r.exit_code for r in self.runs}
-        return 0 if codes <= {0} else (2 if codes == {2} else 1)
+        if codes <= {0}:
+            return 0
+        return next((c for c in (2, 4) if codes <= {0, c} and c in codes), 1)  # all bad input: 2; only policy blocks: 4; else 1
 
     def to_dict(self) -> dict:
         stacks = [s for r in self.runs for s in r.stacks]
         summary = {"customers": len(self.runs), "stacks": len(stacks),
                    "succeeded": sum(1 for s in stacks if s["status"] == "succeeded"),
                    "failed": sum(1 for s in stacks if s["status"] == "failed") + sum(1 for r in self.runs if r.result is None),
-                   "skipped": sum(1 for s in stacks if s["status"] == "skipped")}
+                   "skipped": sum(1 for s in stacks if s["status"] == "skipped"),
+                   "blocked": sum(1 for s in stacks if s["status"] == "blocked")}
         return {"operation": self.operation, "ok": self.exit_code == 0, "parallel": self.parallel,
                 "duration_s": round(self.duration_s, 2), "summary": summary,
                 "customers": {r.customer: (r.result or {"ok": False, "error": r.error, "exit_code": r.exit_code}) for r in self.runs}}
@@ -206,6 +209,9 @@ def fleet_from_results(operation: str, expected: list[tuple[str, str, str]], res
         run.duration_s += float(stack.get("duration_s") or 0)
         if stack["status"] == "failed":
             run.exit_code = 1
+            run.result["ok"] = False  # type: ignore[index]
+        elif stack["status"] == "blocked":
+            run.exit_code = run.exit_code or 4
             run.result["ok"] = False  # type: ignore[index]
         elif stack["status"] == "skipped":
             run.result["ok"] = False  # type: ignore[index]

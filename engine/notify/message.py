@@ -134,9 +134,9 @@ def message_for(event: Event, context: Context) -> Message | None:
         else:
             title, summary = f"{verb} succeeded: {where}", f"{verb} of {where} succeeded{_short_commit(context.commit)}: {r.changes.describe()}."
         lines = _error_lines(r.error)
-        if kind == "policy.blocked":  # the policies' denials first (engine/governance.py: {"deny": [...], "warn": [...]})
-            denials = (getattr(r, "policy", None) or {}).get("deny") or []
-            lines = [_decision(d) for d in denials] + [line for line in lines if line not in {_decision(d) for d in denials}]
+        if kind == "policy.blocked":  # the policies' denials first (StackResult.policy: {"denied", "decisions": [{rule, level, message}]})
+            denials = [d for d in (r.policy or {}).get("decisions", []) if d.get("level") == "deny"]
+            lines = [_decision(d) for d in denials] or lines  # the denials are the reason ("blocked by policy: …" repeats them)
         details, more = _limited(lines)
         return Message(kind, r.customer, r.environment, title, summary, operation=str(r.operation), status=str(r.status), tool=r.tool,
                        commit=context.commit, changes=r.changes, link=context.run_url, actor=context.actor, details=details, more=more,

@@ -17,7 +17,7 @@ from engine.results import Operation, RunResult, StackResult
 from engine.stream import Event, Notice, ResourceStep, StackDone, StackStarted
 from engine.untrusted import escape_inline
 
-_STATUS = {"succeeded": "ok", "failed": "FAILED", "skipped": "SKIPPED", "not-deployed": "not deployed"}
+_STATUS = {"succeeded": "ok", "failed": "FAILED", "skipped": "SKIPPED", "not-deployed": "not deployed", "blocked": "BLOCKED by policy"}
 
 
 class ConsoleProgress:
@@ -65,6 +65,10 @@ def render_stack(result: StackResult) -> list[str]:
     e = escape_inline
     head = f"{e(result.customer)}/{e(result.environment)}  [{e(result.tool)}] {e(result.operation)}: {e(_STATUS.get(result.status, result.status))}"
     lines = [head]
+    if result.status == "blocked":
+        lines.extend(_governance(result))
+        lines.append("    nothing was applied")
+        return lines
     if result.status in ("failed", "skipped"):
         # lines end at "\n" (or "\r\n") only: any other break (a lone CR, U+2028) is shown as an escape
         for line in (result.error or "unknown error").replace("\r\n", "\n").split("\n"):
@@ -81,6 +85,7 @@ def render_stack(result: StackResult) -> list[str]:
             lines.append(f"      {e(change.action):<8} {e(change.urn_name)} [{e(change.type)}]{props}")
         if len(result.resources) > 50:
             lines.append(f"      … and {len(result.resources) - 50} more")
+    lines.extend(_governance(result))
     if result.details:
         for key, value in result.details.items():
             lines.append(f"    {e(key)}: {_value(value)}")
@@ -89,6 +94,22 @@ def render_stack(result: StackResult) -> list[str]:
         width = max(len(e(k)) for k in result.outputs)
         for key in sorted(result.outputs):
             lines.append(f"      {e(key):<{width}}  {_value(result.outputs[key])}")
+    return lines
+
+
+def _governance(result: StackResult) -> list[str]:
+    """The policy decisions and the monthly cost of a judged plan (engine/governance.py)."""
+    e, lines = escape_inline, []
+    for decision in (result.policy or {}).get("decisions", []):
+        lines.append(f"    policy {e(decision['level'])} [{e(decision['rule'])}]: {e(decision['message'])}")
+    if result.policy is not None and not result.policy.get("decisions"):
+        lines.append("    policy: passed")
+    cost = result.cost
+    if cost and "monthly_after" in cost:
+        delta = round(cost["monthly_after"] - (cost.get("monthly_before") or 0.0), 2)
+        unpriced = len(cost.get("not_priced") or [])
+        lines.append(f"    cost: {cost['monthly_after']:,.2f} {e(cost.get('currency', 'USD'))}/month ({delta:+,.2f})"
+                     + (f", {unpriced} resource(s) not priced" if unpriced else ""))
     return lines
 
 

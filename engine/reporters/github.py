@@ -53,6 +53,7 @@ _TEMPLATES = jinja2.Environment(
     autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
 )
 _TEMPLATES.filters["cell"] = _cell
+_TEMPLATES.filters["inline"] = _inline
 
 # Terraform's action_reason codes (a display hint whose set may grow: unknown codes are shown as they are)
 ACTION_REASONS = {
@@ -141,6 +142,9 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
     title = "infra plan" if mode == "plan" else "infra apply"
     if result.status == "skipped":
         icon, headline = "⏭️", f"Not run: {_inline(result.error or 'skipped')}"
+    elif result.status == "blocked":
+        icon, headline = "🛑", ("**Blocked by policy.** This plan would not be applied: a policy denies it." if mode == "plan"
+                                else "**Blocked by policy.** Nothing was applied: a policy denied this plan.")
     elif not ok:
         icon, headline = "❌", f"**{'Plan' if mode == 'plan' else 'Apply'} failed.**"
     elif mode == "plan":
@@ -150,13 +154,15 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
     resources = [replace(c, properties=sorted(set(c.properties))) for c in sorted(result.resources, key=_row_order)]
     outputs = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in sorted(result.outputs.items())]
     context = dict(marker=marker(result.customer, result.environment), icon=icon, title=title, r=result, headline=headline,
+                   policy=_policy_view(result.policy), cost=_cost_view(result.cost),
                    binary=result.details.get("binary"), sha=sha, run_url=run_url, updated=now or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    resources=resources, outputs=outputs, ansible=result.details.get("ansible"))
     template = _TEMPLATES.get_template("stack_comment.md.j2")
     error_chars = ERROR_CHARS
     shown, shown_outputs = list(resources), list(outputs)
     while True:
-        error = _code_block(result.error, ERROR_LINES, error_chars) if result.error else None
+        # a block's reason is the Policy section above: not repeated as an error
+        error = _code_block(result.error, ERROR_LINES, error_chars) if result.error and result.status != "blocked" else None
         body = template.render(shown=shown, hidden=len(resources) - len(shown), shown_outputs=shown_outputs,
                                hidden_outputs=len(outputs) - len(shown_outputs), error=error, **context)
         if len(body) <= COMMENT_LIMIT:
@@ -170,6 +176,40 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
             error_chars //= 4
         else:
             return _too_long(context["marker"], f"### {icon} {title} · `{_cell(result.customer, 100)}` / `{_cell(result.environment, 100)}`", headline)
+
+
+def _policy_view(policy: dict | None) -> dict | None:
+    if policy is None:
+        return None
+    decisions = policy.get("decisions") or []
+    return {"denies": [d for d in decisions if d.get("level") == "deny"], "warns": [d for d in decisions if d.get("level") == "warn"]}
+
+
+def _money(value: float, currency: str) -> str:
+    return f"{'$' if currency == 'USD' else currency + ' '}{value:,.2f}"
+
+
+def _cost_view(cost: dict | None) -> dict | None:
+    if not cost or "monthly_after" not in cost:
+        return None
+    currency, before, after = cost.get("currency", "USD"), cost.get("monthly_before") or 0.0, cost["monthly_after"]
+    delta = round(after - before, 2)
+    return {"after": _money(after, currency), "before": _money(before, currency),
+            "delta": ("+" if delta > 0 else "−") + _money(abs(delta), currency) if delta else "",
+            "not_priced": len(cost.get("not_priced") or []), "as_of": cost.get("catalog_as_of", "?"), "region": cost.get("region", "?")}
+
+
+def policy_status(result: StackResult) -> tuple[str, str] | None:
+    """``infra/<env>/policy``: failure on a deny, success otherwise (with the warnings counted); None when not judged."""
+    view = _policy_view(result.policy)
+    if view is None:
+        return None
+    if view["denies"]:
+        first = view["denies"][0]["message"]
+        more = len(view["denies"]) - 1
+        return "failure", f"denied: {first}" + (f" (+{more} more)" if more else "")
+    warns = len(view["warns"])
+    return "success", f"passed, {warns} warning{'s' if warns != 1 else ''}" if warns else "passed"
 
 
 # When and by which run a comment was last written: the only parts of a comment that differ between two runs
@@ -271,6 +311,8 @@ class Feedback:
             state, description = "error", f"not run: {result.error}"
         elif result.status == "not-deployed":
             state, description = "success", "not deployed"
+        elif result.status == "blocked":
+            state, description = "failure", (result.error or "blocked by policy").splitlines()[0]
         else:
             state, description = "failure", (result.error or "failed").splitlines()[0]
         if self._plan_step_of_apply:
@@ -281,6 +323,9 @@ class Feedback:
                 self.status(result.environment, state, f"plan failed: {description}")
         else:
             self.status(result.environment, state, description)
+        judged = policy_status(result)
+        if judged is not None:
+            self.status(result.environment, judged[0], judged[1], stage="policy")
         if self.pr:
             self.upsert_comment(result.customer, result.environment,
                                 render_comment(result, mode=self.mode, sha=self.sha, run_url=self.run_url))

@@ -21,7 +21,7 @@ def test_twenty_stacks_in_parallel_repeatedly_without_races(tmp_path):
         run = cli("up", "--all", "--parallel", "4", "--json")
         assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
         data = run.json()
-        assert data["summary"] == {"customers": 10, "stacks": 20, "succeeded": 20, "failed": 0, "skipped": 0}
+        assert data["summary"] == {"customers": 10, "stacks": 20, "succeeded": 20, "failed": 0, "skipped": 0, "blocked": 0}
         creates = sum(s["changes"]["create"] for c in data["customers"].values() for s in c["environments"].values())
         assert creates == (0 if attempt else 233), creates  # 7 pulumi × (11+12) + 3 terraform × (11+13) on the first run
         text = run.stdout + run.stderr
@@ -71,6 +71,6 @@ def test_twenty_terraform_tenants_with_fresh_work_dirs_init_concurrently_without
         run = cli("preview", "--all", "--parallel", "20", "--json")
         assert run.code == 0, f"round {attempt + 1}: " + run.stdout[-3000:] + run.stderr[-3000:]
         data = run.json()
-        assert data["summary"] == {"customers": 20, "stacks": 40, "succeeded": 40, "failed": 0, "skipped": 0}, f"round {attempt + 1}"
+        assert data["summary"] == {"customers": 20, "stacks": 40, "succeeded": 40, "failed": 0, "skipped": 0, "blocked": 0}, f"round {attempt + 1}"
         for broken in ("Required plugins are not installed", "LinkFromOtherCache", "plugin-cache", "panic"):
             assert broken not in run.stdout + run.stderr, (attempt, broken)

@@ -61,7 +61,7 @@ def test_a_change_to_programs_local_is_planned_in_one_comment_and_applied_on_mer
     # -- the pull request: one summary comment listing every affected customer × environment
     plan = cli("rollout", "plan", "--changed-from", str(changed), "--pr", "12", "--parallel", "3", "--details", str(details), "--json")
     assert plan.code == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
-    assert plan.json()["summary"] == {"customers": 3, "stacks": 6, "succeeded": 6, "failed": 0, "skipped": 0}
+    assert plan.json()["summary"] == {"customers": 3, "stacks": 6, "succeeded": 6, "failed": 0, "skipped": 0, "blocked": 0}
     assert plan.json()["comment"]["action"] == "created"
     (comment,) = server.comments("provider", "manager", 12)
     assert comment["body"].startswith(MARKER)

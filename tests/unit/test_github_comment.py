@@ -172,3 +172,40 @@ def test_a_rerun_that_changes_nothing_makes_no_comment_write_and_a_change_edits_
     feedback.upsert_comment("acme", "staging", render_comment(changed, mode="plan", sha=SHA, run_url=None, now="2026-11-26 12:00 UTC"))
     assert api.writes == [("create", 100), ("update", 100)]  # the same comment, edited
     assert "**Plan: 3 to create**" in api.comments_by_id[100]["body"] and feedback.log == []
+
+
+# -- the Policy and Cost sections (summary first) and the infra/<env>/policy status --------------------------
+
+POLICY_DENY = {"denied": True, "decisions": [
+    {"rule": "instance_types", "level": "deny", "message": "app[0]: instance size 24xlarge (m6i.24xlarge) is not allowed in production"},
+    {"rule": "instance_types", "level": "warn", "message": "app[1]: m5 is a previous-generation family"}]}
+COST = {"currency": "USD", "catalog_as_of": "2026-11-01", "region": "eu-west-1", "monthly_before": 120.5, "monthly_after": 4735.25,
+        "monthly_delta": 4614.75, "complete": False, "not_priced": [{"address": "x", "type": "volume", "reason": "no price"}]}
+
+
+def test_a_plan_blocked_by_policy_says_so_first_with_the_rules_messages_and_its_cost():
+    r = result(environment="production", status="blocked", error="blocked by policy: " + POLICY_DENY["decisions"][0]["message"],
+               changes=Changes(update=1, same=10), policy=POLICY_DENY, cost=COST,
+               resources=[ResourceChange("app-0", "local:Instance", "update", ["spec.instance_type"])])
+    body = render_comment(r, mode="plan", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC")
+    check("plan-blocked-by-policy", body)
+    summary = body.split("| Create |")[0]  # before the details
+    assert "**Blocked by policy.**" in summary and "**Policy:** ❌ 1 denied · ⚠️ 1 warning" in summary
+    assert "app\\[0\\]: instance size 24xlarge (m6i.24xlarge) is not allowed in production" in summary
+    assert "**Error**" not in body  # the Policy section is the reason
+    assert "**Cost:** $4,735.25 per month (+$4,614.75; was $120.50) · 1 resource not priced" in summary
+
+
+def test_a_passed_policy_and_a_cheaper_plan_render_as_passed_and_a_negative_delta():
+    cheaper = {**COST, "monthly_before": 200.0, "monthly_after": 150.0, "not_priced": []}
+    body = render_comment(result(changes=Changes(update=1, same=10), policy={"denied": False, "decisions": []}, cost=cheaper),
+                          mode="plan", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC")
+    assert "**Policy:** ✅ passed" in body and "**Cost:** $150.00 per month (−$50.00; was $200.00)" in body
+
+
+def test_the_policy_status_fails_on_a_deny_and_passes_with_warnings_counted():
+    from engine.reporters.github import policy_status
+
+    assert policy_status(result(policy=POLICY_DENY)) == ("failure", "denied: " + POLICY_DENY["decisions"][0]["message"])
+    assert policy_status(result(policy={"denied": False, "decisions": POLICY_DENY["decisions"][1:]})) == ("success", "passed, 1 warning")
+    assert policy_status(result()) is None  # not judged: no status at all

@@ -313,9 +313,10 @@ def test_every_rendering_is_accepted_by_the_local_services():
     long_error = "\n".join(f"line {i}: " + "x" * 400 for i in range(40))
     results = [StackResult("acme", "production", "acme/production", "pulumi", "up", status, error=long_error if status == "failed" else None,
                            changes=Changes(create=1)) for status in ("succeeded", "failed")]
-    blocked = StackResult("acme", "production", "acme/production", "pulumi", "up", "succeeded")
-    blocked.status = "blocked"  # the policy gate's status: the table maps it
-    blocked.policy = {"deny": [{"rule": "instance_types", "message": "m7g.2xlarge is not allowed in production"}], "warn": []}
+    blocked = StackResult("acme", "production", "acme/production", "pulumi", "up", "blocked",
+                          error="blocked by policy: m7g.2xlarge is not allowed in production",
+                          policy={"denied": True, "decisions": [{"rule": "instance_types", "level": "deny",
+                                                                 "message": "m7g.2xlarge is not allowed in production"}]})
     drift = StackResult("a" * 32, "e" * 20, "x/y", "terraform", "drift", "succeeded", changes=Changes(update=30),
                         resources=[ResourceChange(f"r{i}" * 40, "t", "update", ["p"], diffs=[{"path": "p", "old": "<a>", "new": "&b"}]) for i in range(30)])
     target = type("T", (), {"customer": "acme", "environment": "production"})()

@@ -56,7 +56,7 @@ def test_a_fleet_run_of_spacelift_tenants_prepares_no_local_tool(tmp_path, space
         spacelift_server.plan(stack, RunPlan(changes=[("enginelocal_document.network", "ADDED")]))
     cli = catalog(tmp_path, "  default: true\n")
     data = cli("preview", "--all", "--parallel", "2", "--json", check=0).json()
-    assert data["summary"] == {"customers": 2, "stacks": 4, "succeeded": 4, "failed": 0, "skipped": 0}
+    assert data["summary"] == {"customers": 2, "stacks": 4, "succeeded": 4, "failed": 0, "skipped": 0, "blocked": 0}
     assert {sid: len(stack["_runs"]) for sid, stack in spacelift_server.stacks.items()} == {
         "acme-staging": 1, "acme-production": 1, "beta-staging": 1, "beta-production": 1}
 
