@@ -66,3 +66,15 @@ def test_drift_of_an_unknown_customer_is_bad_input(tmp_path):
     run = EngineCLI(tmp_path / "home", REPO)("drift", "acmee")
     assert run.code == 2 and "unknown customer 'acmee'" in run.stderr
     assert EngineCLI(tmp_path / "home", REPO)("drift").stderr.strip() == "error: name the customers to check, or pass --all"
+
+
+def test_no_installed_dependency_shadows_the_engines_top_level_cli_module():
+    """`engine` is `cli:main`: a dependency shipping its own top-level `cli` package (python-hcl2 8.x does) would
+    replace the command with theirs. Pin such a dependency to a version without it."""
+    import importlib.metadata
+
+    import cli
+
+    owners = set(importlib.metadata.packages_distributions().get("cli", []))
+    assert owners <= {"managed-infra-engine"}, f"these distributions also install a top-level `cli`: {sorted(owners - {'managed-infra-engine'})}"
+    assert hasattr(cli, "main") and cli.__file__.endswith("cli.py")
