@@ -90,10 +90,15 @@ MAX_TAGS = 40
 
 CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN),
                        none_of({name: f"customer id {name!r} is reserved" for name in RESERVED_NAMES})]
+def _not_a_review_name(value: str) -> None:
+    if re.fullmatch(r"pr-[0-9]+", value):
+        raise ValueError(f"environment name {value!r} is reserved: pr-<number> names the review stack of a pull request")
+
+
 EnvironmentName = Annotated[str, StringConstraints(pattern=ENVIRONMENT_PATTERN), none_of({
     **{name: f"environment name {name!r} is reserved" for name in RESERVED_NAMES},
     **{name: f"environment name {name!r} is reserved: the engine reports infra/{name} for the whole commit" for name in STATUS_CONTEXTS},
-})]
+}), Rule(_not_a_review_name, {"not": {"pattern": "^pr-[0-9]+$"}})]
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,62}$"),
                    none_of({name: f"tag {name!r} is set by the provider and cannot be overridden" for name in PROVIDER_TAGS})]
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[A-Za-z0-9 _.:/=+@-]*$")]
@@ -118,6 +123,10 @@ SUPPORTED_TOOLS = ("pulumi", "terraform", "ansible")
 # adding an environment never renumbers another one.
 WELL_KNOWN_SLOTS = {"production": 0, "prod": 0, "staging": 1, "stage": 1, "development": 2, "dev": 2, "qa": 3, "test": 3, "preview": 4, "sandbox": 5}
 MAX_NETWORK_SLOT = 15
+# Review stacks (engine/review.py): one environment per pull request, named pr-<number>, in the top slots of the tenant's
+# /18.  A tenant with review_stacks keeps its own environments in the slots below them.
+REVIEW_ENVIRONMENT_PATTERN = r"^pr-[1-9][0-9]{0,8}$"
+REVIEW_SLOTS = range(8, MAX_NETWORK_SLOT + 1)
 
 
 def _did_you_mean(value: str, choices: typing.Iterable[str]) -> str:
@@ -187,6 +196,17 @@ class CustomerConfig(Strict):
     database: Database | None = None
     monitoring: Monitoring | None = None
     tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] = Field(default_factory=dict)
+    # Whose settings a pull request's review stack gets, when the provider enabled review stacks (review_stacks in the
+    # tenant record); default: the first environment of the file that is not production (engine/review.py).
+    review_base: EnvironmentName | None = None
+
+    @field_validator("review_base")
+    @classmethod
+    def _review_base_named(cls, value: str | None, info: ValidationInfo) -> str | None:
+        environments = info.data.get("environments")
+        if value is not None and environments is not None and value not in environments:
+            raise ValueError(f"{value!r} is not an environment of this file (its environments: {', '.join(environments)})")
+        return value
 
     @field_validator("environments")
     @classmethod
@@ -375,6 +395,9 @@ class TenantRecord(Strict):
         Annotated[str, StringConstraints(pattern=r"^(\*|[a-z][a-z0-9-]{0,31})$")], Annotated[float, Field(ge=0, le=10_000_000)]] | None = None
     # Where this tenant's notifications go (engine/notify; the provider's own channels are in notifications.yml).
     notifications: Annotated[list[Notification], Field(max_length=10)] = Field(default_factory=list)
+    # An ephemeral stack per pull request of the customer's repository (pr-<number>, engine/review.py): deployed when it
+    # opens or changes, destroyed when it closes, and by `engine gc` after a TTL.  Its network uses REVIEW_SLOTS.
+    review_stacks: bool = False
 
     @field_validator("dispatch_auth")
     @classmethod
@@ -391,6 +414,7 @@ SCHEMA_LIMITS: dict[str, dict[str, str]] = {
     "customer": {
         "network-slots-distinct": "two environments cannot use the same network slot (a well-known name's slot or "
                                   "network_slot): a rule across environments.",
+        "review-base-is-an-environment": "review_base names one of the file's environments: a rule across keys.",
         "whole-integers": _WHOLE_INTEGERS,
     },
     "tenant": {

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 import posixpath
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
-from engine.config import INSTANCE_SHAPES, CustomerConfig, Database, Monitoring, TenantRecord, network_slot, state_url_problem
+from engine.config import (INSTANCE_SHAPES, REVIEW_ENVIRONMENT_PATTERN, REVIEW_SLOTS, CustomerConfig, Database, Monitoring, TenantRecord,
+                           network_slot, state_url_problem)
 from engine.errors import InputError
 
 MANAGED_BY = "managed-infra-engine"
@@ -163,6 +165,12 @@ def plan_targets(
         env = customer.environments[name]
         slot = network_slot(name, env)
         assert slot is not None  # guaranteed by CustomerConfig validation
+        if tenant.review_stacks and slot in REVIEW_SLOTS and not re.fullmatch(REVIEW_ENVIRONMENT_PATTERN, name):
+            raise InputError(
+                f"environment {name!r} of {tenant.customer!r} uses network slot {slot}, which is reserved for review stacks "
+                f"(slots {REVIEW_SLOTS[0]}-{REVIEW_SLOTS[-1]}: review_stacks is on in stacks/{tenant.customer}.yml)",
+                hint=f"give it a network_slot below {REVIEW_SLOTS[0]} in the customer file, or turn review_stacks off",
+            )
         vcpu, memory = INSTANCE_SHAPES[env.instance_type.split(".", 1)[1]]
         tags = {**customer.tags, "customer": tenant.customer, "environment": name, "managed-by": MANAGED_BY}
         config = {

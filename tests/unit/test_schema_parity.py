@@ -42,6 +42,7 @@ MODELS = {"customer": CustomerConfig, "tenant": TenantRecord}
 # problems allowed on a variant the schema accepts.
 LIMITS: dict[str, typing.Callable[[Problem], bool]] = {
     "network-slots-distinct": lambda p: p.key_path == "environments" and "both use network slot" in p.reason,
+    "review-base-is-an-environment": lambda p: p.key_path == "review_base" and "is not an environment of this file" in p.reason,
     "whole-integers": lambda p: re.fullmatch(r"expected an integer, got a number \(-?[0-9]+\.0\)", p.reason) is not None,
     "customer-is-file-name": lambda p: p.key_path == "customer" and "does not match the file name" in p.reason,
     "state-url-decoded": lambda p: p.key_path == "state.url" and any(
