@@ -59,7 +59,8 @@ class ClientPayload(_Strict):
     sha: Sha
     ref: Ref | None = None
     pr: Annotated[int, Field(ge=1, le=10**9)] | None = None
-    mode: Literal["plan", "apply"] = "plan"
+    # close: the pull request closed (or merged); its review stack is destroyed (engine/review_loop.py)
+    mode: Literal["plan", "apply", "close"] = "plan"
     environment: Annotated[str, StringConstraints(pattern=ENVIRONMENT_PATTERN)] | None = None
     signature: Annotated[str, StringConstraints(pattern=f"^{SIGNATURE}$")] | None = None
 
@@ -119,7 +120,7 @@ class RunRequest:
     customer: str
     sha: str | None
     pr: int | None
-    mode: str  # plan | apply
+    mode: str  # plan | apply | close (a repository_dispatch of a closed pull request: destroy its review stack)
     environments: tuple[str, ...] = ()
     # Where feedback goes when it is not the customer's repository (manager-repo pull_request/push events).
     feedback_repository: str | None = None
@@ -129,7 +130,7 @@ class RunRequest:
 
     @property
     def operation(self) -> str:
-        return "up" if self.mode == "apply" else "preview"
+        return {"apply": "up", "close": "destroy"}.get(self.mode, "preview")
 
     def to_dict(self) -> dict:
         return {"event": self.event, "customer": self.customer, "sha": self.sha, "pr": self.pr, "mode": self.mode,
@@ -274,7 +275,10 @@ def _parse_event(event_name: str, payload: dict, name: str, *, customer: str | N
         envs = environments or ((body.environment,) if body.environment else ())
         signature = _signature(body.signature, customer=body.customer, sha=body.sha, ref=body.ref,
                                pr=body.pr, mode=body.mode, environment=body.environment)
-        return RunRequest(event_name, body.customer, body.sha, body.pr, mode or body.mode, envs, requested_mode=body.mode,
+        # --mode says what to do with a plan or apply request (infra-deploy's plan job plans every dispatch first);
+        # it never turns a close into a plan or an apply
+        asked = body.mode if body.mode == "close" else (mode or body.mode)
+        return RunRequest(event_name, body.customer, body.sha, body.pr, asked, envs, requested_mode=body.mode,
                           signature=signature)
     if event_name == "workflow_dispatch":
         raw = payload.get("inputs")

@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine import dry_run as dry_run_mod
 from engine.catalog import Tenant
@@ -37,6 +38,9 @@ from engine.reporters.github import Feedback
 from engine.dry_run import DryRunViolation
 from engine.results import Operation, RunResult
 from engine.stream import StackDone
+
+if TYPE_CHECKING:
+    from engine.review_loop import Registry
 
 
 @dataclass
@@ -129,23 +133,26 @@ def authenticate(request: RunRequest, record: TenantRecord, env: Mapping[str, st
         raise InputError(f"{refused}: it is signed {int(-age)} seconds in the future")
 
 
-def check_pull_request(request: RunRequest, record: TenantRecord, api: GitHubAPI) -> None:
+def check_pull_request(request: RunRequest, record: TenantRecord, api: GitHubAPI) -> dict | None:
     """A pull request a dispatch names must be an open pull request of the tenant's repository whose head is
-    the dispatched commit: otherwise a dispatch could aim comments at any issue or pull request."""
+    the dispatched commit: otherwise a dispatch could aim comments at any issue or pull request.  (A ``close``
+    names a closed one.)  Returns the pull request as GitHub describes it, None when the event names none."""
     if request.event not in DISPATCHES or request.pr is None:
-        return
+        return None
     refused = f"dispatch for customer {record.customer!r} refused"
     if not request.sha:
         raise InputError(f"{refused}: pull request #{request.pr} needs the commit (sha) it is about")
     pull = api.pull_request(record.repository, request.pr)
     if pull is None:
         raise InputError(f"{refused}: {record.repository} has no pull request #{request.pr}")
-    if pull.get("state") != "open":
-        raise InputError(f"{refused}: pull request #{request.pr} of {record.repository} is {pull.get('state')}, not open")
+    state = "closed" if request.mode == "close" else "open"
+    if pull.get("state") != state:
+        raise InputError(f"{refused}: pull request #{request.pr} of {record.repository} is {pull.get('state')}, not {state}")
     head = (pull.get("head") or {}).get("sha")
     if head != request.sha:
         raise InputError(f"{refused}: the head of pull request #{request.pr} of {record.repository} is "
                          f"{str(head)[:12]}, not the dispatched commit {request.sha[:12]}")
+    return pull
 
 
 def resolve_commit(request: RunRequest, record: TenantRecord, api: GitHubAPI) -> RunRequest:
@@ -182,7 +189,8 @@ def _settle_superseded(api: GitHubAPI, record: TenantRecord, request: RunRequest
 
 
 def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | None, *, env: Mapping[str, str] | None = None,
-           on_commit: Callable[[str], None] | None = None, operation: Operation | str | None = None) -> TriggerOutcome:
+           on_commit: Callable[[str], None] | None = None, operation: Operation | str | None = None,
+           reviews: "Registry | None" = None) -> TriggerOutcome:
     """Run what ``request`` asks (or ``operation``) and report it.  Raises ``InputError`` for bad input (after
     reporting it, except when the event is not authentic: then nothing at all is written).
 
@@ -192,7 +200,10 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
     (a dry run shows what would happen; that a real run would refuse is part of it).
 
     A manual dispatch without a commit runs the head of the customer's default branch; ``on_commit``
-    is told the commit that runs once it is known (the run history records it)."""
+    is told the commit that runs once it is known (the run history records it).
+
+    Review stacks (``reviews``: which exist, engine/review_loop.py): a pull request's plan also deploys its review
+    stack when the tenant has them, and a ``close`` destroys it."""
     dry_run = api.dry_run
     operation = Operation(operation or (Operation.PREVIEW if dry_run else request.operation))
     if dry_run and operation.changes_resources:
@@ -210,8 +221,14 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
     if on_commit is not None and request.sha:
         on_commit(request.sha)
     manager = feedback_repository(request, env)
-    check_pull_request(request, record, api)
+    pull = check_pull_request(request, record, api)
     repository = manager or record.repository
+    if request.mode == "close":  # a closed pull request: its review stack goes, nothing is planned
+        from engine.review_loop import Registry, close
+
+        closed, feedback = close(request, record, engine, api, run_url, reviews or Registry(None), lambda: remote_tenant(api, record, request.sha),
+                                 dry_run=dry_run)
+        return TriggerOutcome(request=request, result=closed, feedback=feedback)
     feedback = Feedback(api, repository, request.sha, request.pr, request.mode, run_url, requested_mode=request.requested_mode)
 
     if request.mode == "apply" and manager is None:
@@ -253,6 +270,14 @@ def handle(request: RunRequest, engine: Engine, api: GitHubAPI, run_url: str | N
         raise
     finally:
         unsubscribe()
+    if reviews is not None:
+        from engine.review_loop import deploy, wanted
+
+        if wanted(request, tenant.record, manager):
+            stack, review_feedback = deploy(request, tenant, engine, api, run_url, reviews, pull, dry_run=dry_run)
+            if stack is not None:
+                result.stacks.append(stack)
+                feedback.log.extend(review_feedback.log)
     if not dry_run:
         return TriggerOutcome(request=request, result=result, feedback=feedback)
     backends = {t.environment: t.backend_url for t in targets}
@@ -273,3 +298,5 @@ def check_request(request: RunRequest) -> None:
         raise InputError("apply needs the commit to deploy (sha)")
     if request.pr is not None and not request.sha:
         raise InputError(f"pull request #{request.pr} needs the commit (sha) it is about")
+    if request.mode == "close" and request.pr is None:
+        raise InputError("close needs the pull request (pr) whose review stack to destroy")

@@ -49,7 +49,10 @@ def run(w: Wiring, event_name: str, payload_path: Path, customer: str | None, mo
         repository = request.feedback_repository or engine.catalog.record(request.customer).repository
         w.history.committed_at = read(repository, sha) if read and not dry_run else None
 
-    outcome = triggers.handle(request, engine, api, settings.run_url, operation=operation, on_commit=on_commit)
+    from engine.review_loop import Registry  # which review stacks exist: the run history says
+
+    outcome = triggers.handle(request, engine, api, settings.run_url, operation=operation, on_commit=on_commit,
+                              reviews=Registry(w.history.store))
     warnings = [f"GitHub feedback call failed (the run's result is unaffected): {line}" for line in outcome.feedback.log]
     if outcome.dry_run is None:
         return Outcome(outcome.to_dict(), lambda: render_run(outcome.result), outcome.result.exit_code, warnings)
@@ -66,6 +69,7 @@ VERBS = (
                             help="With --dry-run: a local checkout of the customer's repository stands in for GitHub (no credentials "
                                  "needed; custom properties from the tenant record)."),
                         opt("--customer", help="For pull_request/push events of the manager repository: the customer to run."),
-                        opt("--mode", type=click.Choice(["plan", "apply"]), help="Override the mode the event asks for.")),
+                        opt("--mode", type=click.Choice(["plan", "apply"]),
+                            help="Override the mode the event asks for (plan or apply; a close is never overridden).")),
          'Handle a GitHub event: plan or apply, and report to the customer\'s repository ("$GITHUB_EVENT_NAME" "$GITHUB_EVENT_PATH").'),
 )

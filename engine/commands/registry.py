@@ -5,13 +5,13 @@ A new command is one module in ``engine/commands/`` with a ``run`` and its ``VER
 
 from __future__ import annotations
 
-from engine.commands import cost, policy, serve
+from engine.commands import cost, gc, policy, serve
 from engine.commands import (compliance, drift, environments, event, history, listing, matrix, not_applied, onboard, operate, plan_targets,
                              properties, rollout, spacelift, tools, unlock, validate)
 from engine.commands.options import Verb
 
 MODULES = (operate, listing, validate, plan_targets, unlock, event, drift, compliance, onboard, properties, matrix, environments, not_applied,
-           history, rollout, tools, spacelift, policy, cost, serve)
+           history, rollout, tools, spacelift, policy, cost, serve, gc)
 VERBS: tuple[Verb, ...] = tuple(verb for module in MODULES for verb in module.VERBS)
 GROUPS = {
     "policy": "Policy as code: the provider's Rego policies (policy/*.rego), tested and evaluated with OPA.",
