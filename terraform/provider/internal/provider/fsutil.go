@@ -57,13 +57,21 @@ func sha256Hex(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// tempName is where writeFileAtomic stages name: one fixed name per file, so a
+// write killed halfway (the engine stops the providers a crashed run left
+// running) leaves at most this file, and the next write of name reuses it.
+// Terraform and OpenTofu never run two operations on one resource at once.
+func tempName(name string) string {
+	return filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".tmp")
+}
+
 // writeFileAtomic writes data to name via a temporary file in the same
 // directory and a rename, so readers never see a half-written file.
 func writeFileAtomic(name string, data []byte, perm fs.FileMode) error {
 	if err := ensureParent(name); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
+	tmp, err := os.OpenFile(tempName(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
@@ -94,6 +102,7 @@ func removeFile(name string) error {
 	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	_ = os.Remove(tempName(name)) // what a killed write left, if anything
 	dir := filepath.Dir(name)
 	for i := 0; i < emptyParentLevels && dir != filepath.Dir(dir); i++ {
 		// os.Remove refuses a non-empty directory, which is exactly where to stop.

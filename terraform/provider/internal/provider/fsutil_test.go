@@ -64,3 +64,34 @@ func TestWriteAndRemovePrunesEmptyParents(t *testing.T) {
 		t.Fatalf("removing a missing file: %v", err)
 	}
 }
+
+func TestAWriteKilledHalfwayLeavesNothingOnceTheFileIsWrittenOrRemoved(t *testing.T) {
+	root := t.TempDir()
+	name := filepath.Join(root, "net", "subnet.json")
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// what a provider stopped between creating its temporary file and the rename leaves behind
+	if err := os.WriteFile(tempName(name), []byte("{\"half\""), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFileAtomic(name, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(name); string(got) != "{}\n" {
+		t.Fatalf("file content %q", got)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(name))
+	if len(entries) != 1 {
+		t.Fatalf("left next to the file: %v", entries)
+	}
+	if err := os.WriteFile(tempName(name), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeFile(name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "net")); !os.IsNotExist(err) {
+		t.Fatalf("a killed write's temporary file kept the directory: %v", err)
+	}
+}
