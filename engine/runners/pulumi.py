@@ -309,7 +309,11 @@ class PulumiRunner:
         return f"cleared the lock on {target.fqn}"
 
     def _forget_local(self, target: StackTarget) -> None:
-        """After destroy: the stack's work dir has nothing worth keeping."""
+        """After destroy: the stack's work dir has nothing worth keeping, nor have the copies a file backend keeps of a
+        removed stack (checkpoint backups, update history, its .bak) or the CLI's logs of it: a stack destroyed and
+        removed leaves nothing behind (a review stack's pull request may be long gone)."""
+        import shutil
+
         work = self.home.work_dir(target.customer, target.environment)
         for name in ("Pulumi.yaml", f"Pulumi.{target.stack}.yaml"):
             (work / name).unlink(missing_ok=True)
@@ -318,6 +322,22 @@ class PulumiRunner:
                 directory.rmdir()
             except OSError:
                 break
+        state = state_file(target.backend_url)
+        if state is not None:
+            meta = state / ".pulumi"
+            for folder in (meta / "backups" / target.project / target.stack, meta / "history" / target.project / target.stack):
+                shutil.rmtree(folder, ignore_errors=True)
+            for copy in (meta / "stacks" / target.project).glob(f"{target.stack}.json.bak*"):
+                if copy.name in (f"{target.stack}.json.bak", f"{target.stack}.json.bak.attrs"):
+                    copy.unlink(missing_ok=True)
+            try:
+                (meta / "locks" / "organization" / target.project / target.stack).rmdir()  # empty unless someone holds it
+            except OSError:
+                pass
+        logs = re.compile(rf"organization\+{re.escape(target.project)}\+{re.escape(target.stack)}-[0-9]{{8}}T[0-9]{{6}}\.log")
+        for log in (self.home.pulumi_home / "logs").glob(f"organization+{target.project}+{target.stack}-*.log"):
+            if logs.fullmatch(log.name):
+                log.unlink(missing_ok=True)
 
 
 class _EventCollector:
