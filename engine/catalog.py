@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
 from engine.config import CUSTOMER_ID_PATTERN, CustomerConfig, TenantRecord
-from engine.validation import validate_document, validate_tenant_record
+from engine.clouds import problems as target_problems
+from engine.validation import check_on_target, validate_document, validate_tenant_record
 from engine.documents import Document, load_file, load_text, read_file
 from engine.errors import ConfigError, InputError, Problem, UnknownCustomerError
 
@@ -116,7 +117,10 @@ class Catalog:
                 hint="run it from a GitHub event, or set 'source' in the tenant record to a local checkout",
             )
         path = self._customer_file(record, record_path)
-        config = self._configs.load(path, self._show(path))
+        shown = self._show(path)
+        config = self._configs.load(path, shown)
+        if target_problems(config, record.target):  # what the tenant's target cannot provide: read again for the lines
+            check_on_target(config, record.target, load_text(read_file(path, shown), shown))
         return Tenant(record=record, config=config, record_path=record_path, config_path=path)
 
     def _customer_file(self, record: TenantRecord, record_path: Path) -> Path:

@@ -25,6 +25,9 @@ from pydantic import (BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJso
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from engine import sizing
+from engine.clouds import TARGET_FACTS, TARGETS, region_problem
+
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashable by identity, as typing needs of Annotated metadata
 class Rule:
@@ -114,9 +117,11 @@ INSTANCE_SHAPES: dict[str, tuple[int, int]] = {
     "xlarge": (4, 16384),
     "2xlarge": (8, 32768),
 }
-INSTANCE_FAMILIES = ("t3", "t3a", "t4g", "m5", "m6i", "m7g", "c5", "c6i", "r5", "r6i")
-INSTANCE_TYPES = tuple(f"{f}.{s}" for f in INSTANCE_FAMILIES for s in INSTANCE_SHAPES)
-DATABASE_CLASSES = tuple(f"db.{f}.{s}" for f in ("t3", "t4g", "m5", "m6i", "r5", "r6i") for s in INSTANCE_SHAPES)
+# The sizing vocabulary (engine/sizing.py): every <family>.<size>, and the portable sizes (small, medium, ...).  What each
+# word is on the tenant's target — and whether it has a size there at all — is checked when the target is known.
+INSTANCE_FAMILIES = sizing.INSTANCE_FAMILIES
+INSTANCE_TYPES = sizing.vocabulary("instance")
+DATABASE_CLASSES = sizing.vocabulary("database")
 SUPPORTED_TOOLS = ("pulumi", "terraform", "ansible")
 
 # Network slots inside a tenant's /18 (one /22 each): well-known environments get fixed slots so that
@@ -366,6 +371,12 @@ class TenantRecord(Strict):
     model_config = ConfigDict(json_schema_extra={
         "if": {"properties": {"dispatch_auth": {"const": "allowed_senders"}}, "required": ["dispatch_auth"]},
         "then": {"properties": {"allowed_senders": {"minItems": 1}}, "required": ["allowed_senders"]},
+        # _region_of_target below: each target's regions (an absent target is local)
+        "allOf": [{"if": {"properties": {"target": {"enum": names}}, **({} if "local" in names else {"required": ["target"]})},
+                   "then": {"properties": {"region": {"pattern": pattern}}}}
+                  for pattern, names in {
+                      facts.region_pattern: [t for t in TARGETS if TARGET_FACTS[t].region_pattern == facts.region_pattern]
+                      for facts in TARGET_FACTS.values()}.items()],
     })
 
     customer: CustomerId
@@ -373,8 +384,9 @@ class TenantRecord(Strict):
     repository: Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)]
     config_path: Annotated[str, StringConstraints(pattern=rf"^({_SEGMENT}/)*[A-Za-z0-9_.-]+\.ya?ml$", max_length=200)] = "infra/variables.yml"
     source: Annotated[str, StringConstraints(pattern=rf"^{_SEGMENT}(/{_SEGMENT})*$", max_length=200)] | None = None
-    target: Literal["local", "aws"] = "local"
-    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+-[0-9]$")] = "eu-west-1"
+    target: Literal["local", "aws", "azure", "gcp"] = "local"
+    # Default: eu-west-1 (local, aws), westeurope (azure), europe-west4 (gcp) — _default_region below.
+    region: Annotated[str, StringConstraints(pattern="|".join(sorted({f.region_pattern for f in TARGET_FACTS.values()})))] = "eu-west-1"
     network_index: Annotated[int, Field(ge=1, le=1023)]  # the tenant's /18 of 10.0.0.0/8 (engine/planning.py)
     state: StateBackend | None = None
     properties: Properties = Field(default_factory=Properties)
@@ -393,11 +405,31 @@ class TenantRecord(Strict):
     # ({production: 500, "*": 100}); an input of the budget policy (policy/budget.rego), which the provider may change.
     max_monthly_cost: Annotated[float, Field(ge=0, le=10_000_000)] | dict[
         Annotated[str, StringConstraints(pattern=r"^(\*|[a-z][a-z0-9-]{0,31})$")], Annotated[float, Field(ge=0, le=10_000_000)]] | None = None
+    # Post-deploy tests (engine/post_deploy.py) after an `up` of: true every environment, false none, or a list of
+    # environments; unset: production (and prod) only.
+    post_deploy_tests: bool | Annotated[list[EnvironmentName], unique_items("environments are listed more than once")] | None = None
+    # A failed post-deploy test rolls the environment back to its last good deploy (engine/rollback.py): true, or a list.
+    rollback_on_failure: bool | Annotated[list[EnvironmentName], unique_items("environments are listed more than once")] = False
     # Where this tenant's notifications go (engine/notify; the provider's own channels are in notifications.yml).
     notifications: Annotated[list[Notification], Field(max_length=10)] = Field(default_factory=list)
     # An ephemeral stack per pull request of the customer's repository (pr-<number>, engine/review.py): deployed when it
     # opens or changes, destroyed when it closes, and by `engine gc` after a TTL.  Its network uses REVIEW_SLOTS.
     review_stacks: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_region(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "region" not in data and isinstance(data.get("target"), str) and data["target"] in TARGET_FACTS:
+            return {**data, "region": TARGET_FACTS[data["target"]].default_region}
+        return data
+
+    @field_validator("region")
+    @classmethod
+    def _region_of_target(cls, value: str, info: ValidationInfo) -> str:
+        problem = region_problem(info.data["target"], value) if "target" in info.data else None  # no target: its own problem
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("dispatch_auth")
     @classmethod
@@ -430,6 +462,14 @@ _READ_AS = ("The file is read as YAML 1.2, as editors read it: only true and fal
             "booleans; yes, no, on, off, y and n are text, so a key that takes true or false refuses them. It is one "
             "document without anchors, aliases, merge keys (<<), explicit tags or duplicate keys, at most 256 KiB and "
             "16 levels deep.")
+# Cross-field with the tenant record, so neither this schema nor `engine validate FILE` alone can check it (`engine validate
+# FILE --target T` and every run do, naming file, line and key): named here so an editor's user knows it exists.
+_ON_TARGET = ("Checked when the tenant's target is known (`engine validate --target local|aws|azure|gcp`, and every plan "
+              "and run), not by this schema: size-mappable-on-target: every instance_type and database.instance_class has a "
+              "size on the target (docs/CLOUDS.md, the sizing table; the local target takes every word); "
+              "database-engine-on-target: azure offers engine postgres only; azure-multi-az-class: multi_az on azure needs a "
+              "db.m* or db.r* class (Burstable servers have no high availability); tags-on-target: tag names azure or gcp "
+              "cannot tell apart (case, gcp's label characters) or that azure refuses (< > % & \\ ? /).")
 _ACROSS_CATALOG = ("Checked when the catalog is read, not by `engine validate`: network_index is unique across the catalog "
                    "and a tenant's source does not lie inside another's; consumes is checked against the catalog when "
                    "the tenant runs.")
@@ -467,6 +507,6 @@ def json_schema(kind: str) -> dict:
         (model.__doc__ or "").strip(),
         f"`engine validate` also checks what this schema cannot express:\n{limits}",
         _READ_AS,
-        *([_ACROSS_CATALOG] if kind == "tenant" else []),
+        *([_ACROSS_CATALOG] if kind == "tenant" else [_ON_TARGET]),
     ])
     return schema

@@ -18,7 +18,9 @@ from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 from engine.config import (INSTANCE_SHAPES, REVIEW_ENVIRONMENT_PATTERN, REVIEW_SLOTS, CustomerConfig, Database, Monitoring, TenantRecord,
                            network_slot, state_url_problem)
-from engine.errors import InputError
+from engine import clouds, sizing
+from engine.documents import format_key_path
+from engine.errors import ConfigError, InputError, Problem
 
 MANAGED_BY = "managed-infra-engine"
 _FLEET_NET = ipaddress.ip_network("10.0.0.0/8")
@@ -49,7 +51,7 @@ class StackTarget:
     customer: str
     environment: str
     tool: str  # "pulumi" | "terraform"
-    program: str  # "local" | "aws"
+    program: str  # the tenant's target: "local" | "aws" | "azure" | "gcp"
     project: str
     stack: str
     backend_url: str
@@ -158,6 +160,9 @@ def plan_targets(
             )
         names = [n for n in names if n in environments]
 
+    unplannable = clouds.problems(customer, tenant.target)
+    if unplannable:  # reading the file with the tenant's target refuses these with their lines first; this is the backstop
+        raise ConfigError([Problem(tenant.config_path, None, format_key_path(path), reason) for path, reason in unplannable])
     tool = select_tool(tenant)
     url = backend_url(tenant, settings)
     targets = []
@@ -171,7 +176,7 @@ def plan_targets(
                 f"(slots {REVIEW_SLOTS[0]}-{REVIEW_SLOTS[-1]}: review_stacks is on in stacks/{tenant.customer}.yml)",
                 hint=f"give it a network_slot below {REVIEW_SLOTS[0]} in the customer file, or turn review_stacks off",
             )
-        vcpu, memory = INSTANCE_SHAPES[env.instance_type.split(".", 1)[1]]
+        vcpu, memory = INSTANCE_SHAPES[sizing.size_of(env.instance_type)]  # the requested shape, the same on every target
         tags = {**customer.tags, "customer": tenant.customer, "environment": name, "managed-by": MANAGED_BY}
         config = {
             "upstream": {},  # filled by the engine with the upstream stacks' outputs just before the run
@@ -179,15 +184,15 @@ def plan_targets(
             "environment": name,
             "project_name": customer.project_name,
             "region": tenant.region,
-            "instance_type": env.instance_type,
+            **clouds.instance_settings(tenant.target, env.instance_type),  # the target's size for the customer's word
             "instance_count": env.instance_count,
             "instance_vcpu": vcpu,
             "instance_memory_mib": memory,
             "volume_size_gb": env.volume_size_gb,
             "network": network_plan(tenant.network_index, slot),
-            "database": _database(env.database, customer.database),
+            "database": clouds.database_settings(tenant.target, _database(env.database, customer.database)),
             "monitoring": _monitoring(env.monitoring, customer.monitoring),
-            "tags": dict(sorted(tags.items())),
+            "tags": clouds.cloud_tags(tenant.target, dict(sorted(tags.items()))),
         }
         if tenant.target == "local":
             config["local_root"] = f"{settings.local_root.rstrip('/')}/{tenant.customer}/{name}"

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 from engine import dry_run as dry_run_mod
 from engine.catalog import Tenant
 
-from engine.config import CustomerConfig, TenantRecord
+from engine.config import TenantRecord
 from engine.properties import apply_custom_properties
-from engine.validation import validate_document
+from engine.validation import validate_customer_file
 from engine.documents import load_text
 from engine.errors import ConfigError, InputError, Problem
 from engine.events import DISPATCHES, RunRequest
@@ -68,7 +68,7 @@ def remote_tenant(api: GitHubAPI, record: TenantRecord, ref: str | None = None) 
     raw = api.file_at(record.repository, record.config_path, ref)
     if raw is None:
         raise ConfigError([Problem(shown, None, "<document>", "file not found in the repository" + (" at this commit" if ref else ""))])
-    config = validate_document(load_text(raw, shown), CustomerConfig)
+    config = validate_customer_file(load_text(raw, shown), record.target)  # and deployable on the tenant's target
     return Tenant(record=record, config=config, record_path=None, config_path=None)  # type: ignore[arg-type] - not local files
 
 

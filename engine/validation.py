@@ -14,7 +14,8 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from engine.config import TenantRecord, _did_you_mean
+from engine import clouds
+from engine.config import CustomerConfig, TenantRecord, _did_you_mean
 from engine.documents import Document, format_key_path
 from engine.errors import DOCUMENT, ConfigError, Problem
 
@@ -32,6 +33,23 @@ def validate_document(doc: Document, model: type[BaseModel]) -> Any:
         return model.model_validate(doc.data)
     except ValidationError as exc:
         raise ConfigError(_problems(doc, model, exc)) from None
+
+
+def validate_customer_file(doc: Document, target: str | None = None) -> CustomerConfig:
+    """Validate a customer file, and when ``target`` is given, that the target can provide all of it (every size
+    mappable, the database engine offered, its tags: ``engine/clouds.py``).  Raises ``ConfigError`` (file, line, key)."""
+    config = validate_document(doc, CustomerConfig)
+    check_on_target(config, target, doc)
+    return config
+
+
+def check_on_target(config: CustomerConfig, target: str | None, doc: Document) -> None:
+    """Raise ``ConfigError`` naming file, line and key for what ``target`` cannot provide of ``config`` (read from ``doc``)."""
+    if target is None:
+        return
+    found = clouds.problems(config, target)
+    if found:
+        raise ConfigError([Problem(doc.name, doc.line_of(path), format_key_path(path), reason) for path, reason in found])
 
 
 def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> list[Problem]:

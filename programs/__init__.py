@@ -1,4 +1,4 @@
-"""The provider's Pulumi programs, one package per target (``local``, ``aws``).
+"""The provider's Pulumi programs, one package per target (``local``, ``aws``, ``azure``, ``gcp``).
 
 Each exposes ``program(settings: dict) -> None``: an inline Pulumi program that reads
 nothing but the planner's settings for one customer × environment.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Callable
 
-TARGETS = ("local", "aws")
+TARGETS = ("local", "aws", "azure", "gcp")
 
 
 def load(target: str) -> Callable[[dict], None]:

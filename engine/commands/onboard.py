@@ -15,14 +15,14 @@ from engine import onboarding, properties, provenance
 from engine.catalog import check_customer_id
 from engine.commands import Outcome
 from engine.commands.options import CUSTOMER, DRY_RUN, JSON, QUIET, YES, Verb, opt
-from engine.config import CustomerConfig
+from engine.clouds import TARGETS
 from engine.documents import load_text
 from engine.errors import ConfigError, InputError
 from engine.onboarding import Step
 from engine.reporters.console import ConsoleProgress
 from engine.reporters.properties import render_offboard, render_onboard
 from engine.results import Operation
-from engine.validation import validate_document
+from engine.validation import validate_customer_file
 from engine.wiring import Wiring
 from engine.commands.operate import progress_wanted
 
@@ -67,7 +67,7 @@ def _customer_file(w: Wiring, plan: onboarding.OnboardPlan, environments: list[s
     if raw is None:
         return [Step(what, False, f"{shown} does not exist (yet)")]
     try:
-        config = validate_document(load_text(raw, shown), CustomerConfig)
+        config = validate_customer_file(load_text(raw, shown), record.target)  # and deployable on the tenant's target
     except ConfigError as exc:
         return [Step(what, False, "; ".join(p.summary() for p in exc.problems[:5]))]
     steps = [Step(what, True, f"{shown} is valid ({', '.join(config.environments)})")]
@@ -202,8 +202,8 @@ VERBS = (
         opt("--tools", multiple=True, metavar="TOOLS", help="infrastructure_tools: pulumi or terraform, plus ansible (comma-separated). Default: pulumi."),
         opt("--terraform-version", metavar="X.Y", help="terraform_version for a terraform customer, e.g. 1.6."),
         opt("--environments", multiple=True, metavar="ENVS", help="Environments the customer file must declare (comma-separated), checked."),
-        opt("--target", type=click.Choice(["local", "aws"]), default="local", show_default=True, help="Where the stacks deploy."),
-        opt("--region", metavar="REGION", help="Cloud region (target aws). Default: eu-west-1."),
+        opt("--target", type=click.Choice(TARGETS), default="local", show_default=True, help="Where the stacks deploy."),
+        opt("--region", metavar="REGION", help="Cloud region. Default: eu-west-1 (aws), westeurope (azure), europe-west4 (gcp)."),
         opt("--config-path", metavar="PATH", help="The customer file in the repository. Default: infra/variables.yml."),
         opt("--source", metavar="DIR", help="A local checkout of the customer's repository, relative to the catalog (demos, tests)."),
         opt("--display-name", metavar="NAME", help="The customer's name as people read it."),

@@ -45,14 +45,18 @@ class Execute(Strict):
 class ProjectRoots(Strict):
     """Where the provider's code for each tool and target lives in the manager repository.
 
-    Pulumi's is a project directory (``Pulumi.yaml``): ``programs/spacelift`` runs ``programs.local`` or
-    ``programs.aws`` — the engine's own programs — with the settings on the stack (``ENGINE_PROGRAM``,
+    Pulumi's is a project directory (``Pulumi.yaml``): ``programs/spacelift`` runs ``programs.local``,
+    ``programs.aws``, ``programs.azure`` or ``programs.gcp`` — the engine's own programs — with the settings on the stack (``ENGINE_PROGRAM``,
     ``ENGINE_SETTINGS``).  Another project root needs the same ``prepare.py`` (the stack's first hook runs it).
     """
 
     terraform_aws: ProjectRoot = "terraform"
+    terraform_azure: ProjectRoot = "terraform/azure"
+    terraform_gcp: ProjectRoot = "terraform/gcp"
     terraform_local: ProjectRoot = "terraform/local"
     pulumi_aws: ProjectRoot = "programs/spacelift"
+    pulumi_azure: ProjectRoot = "programs/spacelift"
+    pulumi_gcp: ProjectRoot = "programs/spacelift"
     pulumi_local: ProjectRoot = "programs/spacelift"
 
 

@@ -6,7 +6,7 @@ the same settings from the stack's environment variables, which ``engine spaceli
 validated customer file:
 
 * ``ENGINE_SETTINGS`` — the program's settings as JSON (the planner's, without upstream outputs);
-* ``ENGINE_PROGRAM`` — which program: ``local`` or ``aws`` (the tenant record's ``target``).
+* ``ENGINE_PROGRAM`` — which program: ``local``, ``aws``, ``azure`` or ``gcp`` (the tenant record's ``target``).
 """
 
 from __future__ import annotations
