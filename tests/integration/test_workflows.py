@@ -64,6 +64,7 @@ def test_the_expected_workflows_exist():
         ".github/workflows/rollout-apply.yml",
         ".github/workflows/drift-detection.yml",
         ".github/workflows/compliance.yml",
+        ".github/workflows/review-gc.yml",
         "templates/customer/.github/workflows/trigger-infra.yml",
         "templates/customer/.github/workflows/wait-for-infra.yml",
     }
@@ -200,6 +201,10 @@ def test_customer_trigger_skips_forks_and_sends_everything_through_env():
     assert {"GH_TOKEN", "DISPATCH_SECRET", "MANAGER_REPO", "CUSTOMER", "SHA", "PR", "MODE"} <= set(step["env"])
     assert "secrets.MANAGER_REPO_TOKEN" in step["env"]["GH_TOKEN"] and "vars.INFRA_CUSTOMER_ID" in step["env"]["CUSTOMER"]
     assert step["env"]["DISPATCH_SECRET"] == "${{ secrets.INFRA_DISPATCH_SECRET }}"
+    # a closed (or merged) pull request sends `close`: its review stack, if the provider made one, is destroyed
+    assert triggers["pull_request"]["types"] == ["opened", "synchronize", "reopened", "closed"]
+    assert step["env"]["MODE"] == ("${{ github.event_name != 'pull_request' && 'apply' || github.event.action == 'closed' && 'close' "
+                                   "|| 'plan' }}")
 
 
 def _run_trigger_step(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
@@ -228,6 +233,7 @@ def _dispatch_from_gh_args(args: list[str]) -> dict:
 TRIGGERS = {
     "pull-request": {"SHA": "1" * 40, "PR": "7", "REF": "refs/pull/7/merge", "MODE": "plan"},
     "push": {"SHA": "2" * 40, "PR": "", "REF": "refs/heads/main", "MODE": "apply"},
+    "pull-request-closed": {"SHA": "1" * 40, "PR": "7", "REF": "refs/pull/7/merge", "MODE": "close"},
 }
 
 
@@ -295,6 +301,20 @@ def test_with_credentials_rejects_bad_passphrase_table_without_echoing_it(tmp_pa
     proc = subprocess.run([sys.executable, str(REPO / ".github/scripts/with_credentials.py"), "true"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2 and "::error" in proc.stdout and "s3cret" not in proc.stdout + proc.stderr
+
+
+def test_review_gc_runs_engine_gc_on_a_schedule_with_the_shared_history():
+    doc = _load(REPO / ".github/workflows/review-gc.yml")
+    triggers = doc.get("on", doc.get(True))
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    (job,) = doc["jobs"].values()
+    (step,) = [s for s in job["steps"] if "engine gc" in s.get("run", "")]
+    assert 'engine gc "${args[@]}"' in step["run"] and 'args=(--ttl "$TTL")' in step["run"]
+    assert step["env"]["TTL"] == "${{ inputs.ttl || vars.REVIEW_STACK_TTL || '72h' }}"
+    # which review stacks exist is the run history's record, shared with infra-deploy's plan job
+    assert step["env"]["ENGINE_HISTORY_URL"] == "${{ secrets.ENGINE_HISTORY_URL }}"
+    (plan_step,) = [s for s in _load(REPO / ".github/workflows/infra-deploy.yml")["jobs"]["plan"]["steps"] if "engine event" in s.get("run", "")]
+    assert plan_step["env"]["ENGINE_HISTORY_URL"] == "${{ secrets.ENGINE_HISTORY_URL }}"
 
 
 # -- every environment, in file order (infra-deploy.yml → apply-environment.yml) ---------------------------------
