@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 
 from engine import process
 from engine.catalog import Catalog
+from engine.clouds import terraform_module
 from engine.planning import select_tool
 
 
@@ -63,6 +64,14 @@ class FleetResult:
                 "customers": {r.customer: (r.result or {"ok": False, "error": r.error, "exit_code": r.exit_code}) for r in self.runs}}
 
 
+def _in_module(path: str, target: str) -> bool:
+    """Whether ``path`` is part of the Terraform module ``target``'s stacks run (``engine/clouds.py``)."""
+    module = terraform_module(target)
+    if module == ".":  # the AWS module is terraform/'s own files; its folders are the other targets' modules
+        return path.startswith("terraform/") and "/" not in path[len("terraform/"):]
+    return path.startswith((f"terraform/{module}/", *(("terraform/provider/",) if target == "local" else ())))
+
+
 def changed_customers(catalog: Catalog, paths: list[str]) -> list[str]:
     """Customers affected by changed files: their tenant record, their customer file, or a
     provider program/module that their stacks use (a program change affects every customer on it)."""
@@ -78,8 +87,7 @@ def changed_customers(catalog: Catalog, paths: list[str]) -> list[str]:
             if (path == f"stacks/{record.customer}.yml"
                     or (source and path.startswith(source))
                     or (tool == "pulumi" and path.startswith(f"programs/{record.target}/"))
-                    or (tool == "terraform" and path.startswith("terraform/")
-                        and (path.startswith("terraform/local/") or path.startswith("terraform/provider/")) == (record.target == "local"))
+                    or (tool == "terraform" and _in_module(path, record.target))
                     or ("ansible" in record.properties.infrastructure_tools and path.startswith("ansible/"))):
                 affected.add(record.customer)
     return sorted(affected)

@@ -29,6 +29,7 @@ from typing import Callable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from engine import process, tfplan, toolchain
+from engine.clouds import terraform_module
 from engine.errors import InputError, StackLockedError
 from engine.home import EngineHome
 from engine.planning import StackTarget
@@ -377,7 +378,7 @@ class TerraformRunner:
 
     def _workdir(self, target: StackTarget) -> Path:
         """Copy the module, write tfvars and the backend override; returns the dir."""
-        module = self.modules_root / ("local" if target.program == "local" else ".")
+        module = self.modules_root / terraform_module(target.program)  # terraform/ (aws), terraform/{local,azure,gcp}
         if not any(module.glob("*.tf")):
             raise InputError(f"no Terraform module for target {target.program!r} in {module}",
                              hint="the provider repository (--catalog) holds the modules under terraform/")
