@@ -8,8 +8,8 @@ one machine set ``ENGINE_HISTORY_URL=postgresql://…`` (psycopg 3).  Both backe
 lock).
 
 Recording is best effort: a failed write prints a warning on stderr and never changes a
-command's result or exit code.  Outputs are never stored; an error is kept as its first
-line, at most 500 characters.
+command's result or exit code.  Outputs are stored only in a successful deploy's snapshot, masked
+(engine/snapshots.py); an error is kept as its first line, at most 500 characters.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ _LATEST_SELECT = ("INSERT INTO latest_runs (customer, environment, kind, run_id,
                   "SELECT customer, environment, {kind}, id, operation, status, finished_at FROM runs WHERE id IN "
                   "(SELECT MAX(id) FROM runs WHERE {where} GROUP BY {group})")
 LATEST_BACKFILL = [
-    _LATEST_SELECT.format(kind="'deploy'", where="operation IN ('up', 'destroy', 'remediate') AND status IN ('succeeded', 'failed')",
+    _LATEST_SELECT.format(kind="'deploy'", where="operation IN ('up', 'destroy', 'remediate', 'rollback') AND status IN ('succeeded', 'failed')",
                           group="customer, environment"),
-    _LATEST_SELECT.format(kind="'deployed'", where="operation IN ('up', 'destroy') AND status = 'succeeded'", group="customer, environment"),
+    _LATEST_SELECT.format(kind="'deployed'", where="operation IN ('up', 'destroy', 'rollback') AND status = 'succeeded'",
+                          group="customer, environment"),
     _LATEST_SELECT.format(kind="operation", where="operation IN ('drift', 'compliance')", group="customer, environment, operation"),
 ]
 
@@ -109,27 +110,46 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         "CREATE INDEX IF NOT EXISTS runs_operation_started ON runs (operation, started_at, customer, status)",  # covers deploy counts
         *LATEST_BACKFILL,
     ]),
+    # Every successful deploy is a restorable snapshot (engine/snapshots.py): its validated inputs, the program/module
+    # revision, the tool's version and its masked outputs, one row per deploy run; a rollback run names its source.
+    (4, [
+        """CREATE TABLE IF NOT EXISTS snapshots (
+            run_id BIGINT PRIMARY KEY,
+            customer TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            tool_version TEXT,
+            revision TEXT NOT NULL,
+            inputs_sha256 TEXT NOT NULL,
+            snapshot TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS snapshots_stack ON snapshots (customer, environment, run_id)",
+        "ALTER TABLE runs ADD COLUMN rollback_of BIGINT",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 COLUMNS = ("started_at", "finished_at", "actor", "host", "customer", "environment", "tool", "operation", "status",
            "create_count", "update_count", "delete_count", "replace_count", "same_count", "duration_s", "error", "run_url", "sha",
-           "committed_at", "details")
+           "committed_at", "details", "rollback_of")
 DETAILS_MAX_ITEMS = 50  # resources (or findings) kept per run; the rest are counted
 INSERT = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) RETURNING id"
 UPSERT_LATEST = ("INSERT INTO latest_runs (customer, environment, kind, run_id, operation, status, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
                  "ON CONFLICT (customer, environment, kind) DO UPDATE SET run_id = excluded.run_id, operation = excluded.operation, "
                  "status = excluded.status, finished_at = excluded.finished_at WHERE excluded.run_id > latest_runs.run_id")
+INSERT_SNAPSHOT = ("INSERT INTO snapshots (run_id, customer, environment, tool, tool_version, revision, inputs_sha256, snapshot) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def latest_kinds(row: dict) -> list[str]:
-    """Which of a stack's "latest run" pointers a new row moves: ``deploy`` (the last deployment that ran: up, destroy
-    or remediate, succeeded or failed), ``deployed`` (the last successful up or destroy), ``drift``, ``compliance``."""
+    """Which of a stack's "latest run" pointers a new row moves: ``deploy`` (the last deployment that ran: up, destroy,
+    remediate or rollback, succeeded or failed), ``deployed`` (the last successful up, destroy or rollback), ``drift``,
+    ``compliance``."""
     operation, status = row.get("operation"), row.get("status")
     kinds = []
-    if operation in ("up", "destroy", "remediate") and status in ("succeeded", "failed"):
+    if operation in ("up", "destroy", "remediate", "rollback") and status in ("succeeded", "failed"):
         kinds.append("deploy")
-    if operation in ("up", "destroy") and status == "succeeded":
+    if operation in ("up", "destroy", "rollback") and status == "succeeded":
         kinds.append("deployed")
     if operation in ("drift", "compliance"):
         kinds.append(operation)
@@ -289,8 +309,9 @@ class HistoryStore:
             self._execute(conn, "ROLLBACK")
             raise
 
-    def insert(self, row: dict) -> None:
-        """One run, and the stack's latest-run pointers it moves, in one transaction."""
+    def insert(self, row: dict, snapshot: dict | None = None) -> int:
+        """One run, the stack's latest-run pointers it moves and its snapshot (a successful deploy's), in one
+        transaction.  Returns the run's id."""
         with self._conn() as conn:
             self._execute(conn, self.dialect.write_begin)
             try:
@@ -298,10 +319,33 @@ class HistoryStore:
                 for kind in latest_kinds(row):
                     self._execute(conn, UPSERT_LATEST, (row["customer"], row["environment"], kind, run_id, row["operation"], row["status"],
                                                         row["finished_at"]))
+                if snapshot is not None:
+                    self._execute(conn, INSERT_SNAPSHOT, (run_id, row["customer"], row["environment"], row["tool"],
+                                                          (snapshot.get("tool") or {}).get("version"), snapshot_revision(snapshot),
+                                                          snapshot["inputs"]["customer_file"]["validated_sha256"],
+                                                          json.dumps(snapshot, sort_keys=True, default=str)))
                 self._execute(conn, "COMMIT")
             except BaseException:
                 self._execute(conn, "ROLLBACK")
                 raise
+        return int(run_id)
+
+    def snapshots(self, customer: str, environment: str, limit: int = 50) -> list[dict]:
+        """A stack's snapshots, newest first: ``{run_id, finished_at, operation, sha, actor, rollback_of, revision,
+        tool, tool_version, snapshot}`` (``snapshot`` parsed)."""
+        rows = self.select("SELECT s.run_id, r.finished_at, r.operation, r.sha, r.actor, r.rollback_of, s.revision, s.tool, "
+                           "s.tool_version, s.snapshot FROM snapshots s JOIN runs r ON r.id = s.run_id "
+                           "WHERE s.customer = ? AND s.environment = ? ORDER BY s.run_id DESC LIMIT ?", (customer, environment, int(limit)))
+        for row in rows:
+            row["run_id"] = int(row["run_id"])
+            row["snapshot"] = json.loads(row["snapshot"])
+        return rows
+
+    def latest_deploy(self, customer: str, environment: str) -> dict | None:
+        """The stack's last deployment that ran (up, destroy, remediate or rollback; succeeded or failed), or None."""
+        rows = self.select(SELECT + " WHERE id = (SELECT run_id FROM latest_runs WHERE customer = ? AND environment = ? AND kind = 'deploy')",
+                           (customer, environment))
+        return to_public(rows[0]) if rows else None
 
     def rebuild_latest(self) -> None:
         """Recompute every stack's latest-run pointers from the runs (after rows were written without ``insert``)."""
@@ -430,6 +474,14 @@ def to_public(row: dict) -> dict:
     return out
 
 
+def snapshot_revision(snapshot: dict) -> str:
+    """How a snapshot's program/module revision is shown: ``git <12 hex>`` or ``sha256:<12 hex>``."""
+    revision = snapshot.get("revision") or {}
+    if revision.get("commit") and not revision.get("dirty"):
+        return f"git {revision['commit'][:12]}"
+    return str(revision.get("digest", "?"))[:19]
+
+
 def read_details(text: str | None) -> dict:
     """A row's ``details`` column: ``{"resources": [{"name", "type", "action"}], "more": N}`` or ``{"findings": …}``."""
     if not text:
@@ -483,13 +535,22 @@ class Recorder:
                 "create_count": c.create, "update_count": c.update, "delete_count": c.delete, "replace_count": c.replace,
                 "same_count": c.same, "duration_s": round(float(result.duration_s or 0), 3),
                 "error": first_line(result.error), "run_url": self.run_url, "sha": self.sha,
-                "committed_at": self.committed_at if self.sha else None, "details": run_details(result)}
+                "committed_at": self.committed_at if self.sha else None, "details": run_details(result),
+                "rollback_of": result.rollback.source_run if result.rollback is not None else None}
 
     def stack_done(self, result: StackResult, status: str | None = None) -> None:
         if self.store is None or result.operation in self.skip_operations:
             return
         try:
-            self.store.insert(self.row(result, status))
+            snapshot = result.snapshot if str(status or result.status) == "succeeded" else None
+            row = self.row(result, status)
+            if snapshot is not None and result.rollback is None and self.sha:
+                snapshot = {**snapshot, "sha": self.sha}  # the customer's commit this deploy applied
+            elif snapshot is not None and result.rollback is not None:
+                snapshot = {**snapshot, "sha": result.rollback.source_sha}  # a rollback applies its source's commit again
+            if result.rollback is not None:
+                row["sha"], row["committed_at"] = result.rollback.source_sha, None  # not a change delivered: no lead time
+            result.run_id = self.store.insert(row, snapshot)
         except Exception as exc:  # noqa: BLE001 - best effort by design
             self.warn(f"warning: run history not recorded for {result.customer}/{result.environment} in {self.store.where} "
                       f"(the run's result is unaffected): {self.store.describe_error(exc)}")

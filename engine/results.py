@@ -29,15 +29,18 @@ class Operation(StrEnum):
     LIST = "list"
     DRIFT = "drift"
     REMEDIATE = "remediate"  # refresh, then put the desired state back
+    ROLLBACK = "rollback"  # an earlier successful deploy's inputs applied again (engine/rollback.py)
+    RESTORE = "restore"  # a state backup put back, then refreshed (engine/backups.py)
+    TEST = "test"  # the provider's post-deploy tests against the deployed stack (engine/post_deploy.py)
 
     @property
     def changes_resources(self) -> bool:
-        return self in (Operation.UP, Operation.DESTROY, Operation.REMEDIATE)
+        return self in (Operation.UP, Operation.DESTROY, Operation.REMEDIATE, Operation.ROLLBACK)
 
     @property
     def counts_changes(self) -> bool:
         """Operations whose result carries change counts worth showing."""
-        return self in (Operation.UP, Operation.PREVIEW, Operation.REFRESH, Operation.DESTROY)
+        return self in (Operation.UP, Operation.PREVIEW, Operation.REFRESH, Operation.DESTROY, Operation.ROLLBACK, Operation.RESTORE)
 
 
 class Status(StrEnum):
@@ -119,6 +122,48 @@ class StepOutcome:
 
 
 @dataclass
+class FailedTest:
+    """One post-deploy test that failed: its name (``tests/test_x.py::test_y``) and the first lines of why (secrets masked)."""
+
+    name: str
+    message: str
+
+
+@dataclass
+class PostDeployOutcome:
+    """The provider's post-deploy tests after a deploy (engine/post_deploy.py)."""
+
+    status: str  # passed | failed | error (the tests could not run)
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list[FailedTest] = field(default_factory=list)
+    directory: str = ""  # where the tests were read from
+    duration_s: float = 0.0
+
+    def describe(self) -> str:
+        if self.status == "passed":
+            return f"{self.passed} passed" + (f", {self.skipped} skipped" if self.skipped else "")
+        if self.failures:
+            first = self.failures[0]
+            more = len(self.failures) - 1
+            return f"post-deploy test {first.name} failed: {first.message.splitlines()[0] if first.message else 'failed'}" + (
+                f" (+{more} more)" if more else "")
+        return "post-deploy tests could not run"
+
+
+@dataclass
+class RollbackInfo:
+    """Which earlier deploy a rollback applied again (its run in the history), and why it ran."""
+
+    source_run: int  # the run whose snapshot was applied
+    source_sha: str | None = None  # the customer's commit that run deployed
+    source_finished_at: str | None = None
+    reason: str | None = None  # automatic rollbacks: what failed ("post-deploy test … failed: …")
+    revision: str | None = None  # the program/module revision applied (git commit or content digest)
+
+
+@dataclass
 class StackInfo:
     """What ``list`` knows about a deployed stack."""
 
@@ -154,6 +199,13 @@ class StackResult:
     # (monthly before → after → delta); both JSON-safe, secret-free summaries (engine/governance.py).
     policy: dict | None = None
     cost: dict | None = None
+    tests: PostDeployOutcome | None = None  # post-deploy tests (engine/post_deploy.py)
+    rollback: RollbackInfo | None = None  # operation rollback: what it applied again
+    rolled_back: dict | None = None  # a failed deploy that was rolled back automatically: the rollback's summary
+    backups: list[str] = field(default_factory=list)  # state backups this operation kept (ids, engine/backups.py)
+    run_id: int | None = None  # its row in the run history, once recorded
+    # A successful deploy's snapshot (engine/snapshots.py): inputs, revision, tool version; recorded by the history, not JSON.
+    snapshot: dict | None = None
 
     def __post_init__(self) -> None:
         self.operation = Operation(self.operation)
@@ -185,6 +237,14 @@ class StackResult:
             out.update(asdict(self.info))
         if self.finished_at is not None:
             out["at"] = self.finished_at
+        if self.tests is not None:
+            out["tests"] = asdict(self.tests)
+        if self.rollback is not None:
+            out["rollback_of"] = asdict(self.rollback)
+        if self.rolled_back is not None:
+            out["rolled_back"] = self.rolled_back
+        if self.backups:
+            out["backups"] = list(self.backups)
         return out
 
     @classmethod
@@ -199,7 +259,9 @@ class StackResult:
                    recovered=list(details.get("recovered") or []), counts_corrected=details.get("counts_corrected"),
                    ansible=StepOutcome(**details["ansible"]) if details.get("ansible") else None,
                    info=StackInfo(**info) if info else None, finished_at=details.get("at"), policy=data.get("policy"),
-                   cost=data.get("cost"))
+                   cost=data.get("cost"), tests=_tests_from(details.get("tests")),
+                   rollback=RollbackInfo(**details["rollback_of"]) if details.get("rollback_of") else None,
+                   rolled_back=details.get("rolled_back"), backups=list(details.get("backups") or []), run_id=data.get("run_id"))
 
     def to_dict(self) -> dict:
         data = {
@@ -208,11 +270,19 @@ class StackResult:
             "outputs": self.outputs, "resources": [asdict(r) for r in self.resources], "error": self.error,
             "duration_s": round(self.duration_s, 2), "details": self.details,
         }
+        if self.run_id is not None:
+            data["run_id"] = self.run_id
         if self.policy is not None:
             data["policy"] = self.policy
         if self.cost is not None:
             data["cost"] = self.cost
         return data
+
+
+def _tests_from(data: dict | None) -> PostDeployOutcome | None:
+    if not data:
+        return None
+    return PostDeployOutcome(**{**data, "failures": [FailedTest(**f) for f in data.get("failures") or []]})
 
 
 @dataclass

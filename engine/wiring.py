@@ -29,14 +29,14 @@ if TYPE_CHECKING:
 def _pulumi(w: "Wiring") -> Runner:
     from engine.runners.pulumi import PulumiRunner  # imported lazily: loading pulumi takes ~0.5 s
 
-    return PulumiRunner(w.home, w.stream, lock_timeout=w.lock_timeout)
+    return PulumiRunner(w.home, w.stream, lock_timeout=w.lock_timeout, backups=w.backups)
 
 
 def _terraform(w: "Wiring") -> Runner:
     from engine.runners.terraform import MODULES_ROOT, TerraformRunner
 
     return TerraformRunner(w.home, w.stream, lock_timeout=w.lock_timeout, tf_lock_timeout=f"{int(w.lock_timeout)}s",
-                           modules_root=w.provider_dir("terraform", MODULES_ROOT))
+                           modules_root=w.provider_dir("terraform", MODULES_ROOT), backups=w.backups)
 
 
 def _spacelift(w: "Wiring") -> Runner:
@@ -94,6 +94,12 @@ class Wiring:
             raise InputError(f"no step runner for {name!r}")
         return AnsibleStep(self.home, self.stream, playbook_dir=self.provider_dir("ansible", PLAYBOOKS))
 
+    def backups(self, target):
+        """The state backups of ``target``'s stack, in the customer's own state location (engine/backups.py)."""
+        from engine.backups import BackupStore, keep_from_env
+
+        return BackupStore(target.backend_url, target.customer, target.environment, self.home.passphrase(target.customer), keep=keep_from_env())
+
     def provider_dir(self, name: str, default: Path) -> Path:
         """The provider's own modules/playbooks: the catalog's ``terraform/`` or ``ansible/`` when it has one
         (an installed engine serving the provider's repository), else the engine checkout's."""
@@ -115,10 +121,57 @@ class Wiring:
                 api = self.github()
                 remote_source = lambda record: remote_tenant(api, record)  # noqa: E731 - tenants without a local checkout
             self._engine = Engine(catalog=catalog, home=self.home, runners=self.runner, steps=self.step,
-                                  remote_source=remote_source, stream=self.stream, executor=self.executor, gate=self.gate())
+                                  remote_source=remote_source, stream=self.stream, executor=self.executor, gate=self.gate(),
+                                  after_deploy=self.after_deploy())
             self.stream.subscribe(self.history)
             self.stream.subscribe(self.notifier)
         return self._engine
+
+    # -- after a deploy: post-deploy tests, snapshots, rollbacks (engine/post_deploy.py, engine/rollback.py) --------------
+
+    def post_deploy_tests(self):
+        """The provider's post-deploy tests: next to the programs (the catalog's ``programs/`` when it has one) and modules."""
+        import programs
+        from engine.post_deploy import PostDeployTests
+        from engine.runners.terraform import MODULES_ROOT
+
+        return PostDeployTests(self.provider_dir("programs", Path(programs.__file__).resolve().parent),
+                               self.provider_dir("terraform", MODULES_ROOT), self.stream)
+
+    def revision_of(self, target):
+        """The program/module code a deploy of ``target`` runs now (engine/snapshots.py)."""
+        import programs
+        from engine.runners.terraform import MODULES_ROOT
+        from engine.snapshots import program_files, source_revision
+
+        if target.tool == "terraform":
+            root = self.provider_dir("terraform", MODULES_ROOT).parent
+        else:
+            root = Path(programs.__file__).resolve().parent.parent
+        return source_revision(root, program_files(target.tool, target.program))
+
+    def runner_at(self, tool: str, source: Path | None):
+        """The runner of ``tool`` over another revision's code (a directory holding its ``programs/`` and ``terraform/``);
+        ``source`` None: the usual runner."""
+        if source is None:
+            return self.runner(tool)
+        if tool == "terraform":
+            from engine.runners.terraform import TerraformRunner
+
+            return TerraformRunner(self.home, self.stream, lock_timeout=self.lock_timeout, tf_lock_timeout=f"{int(self.lock_timeout)}s",
+                                   modules_root=source / "terraform", backups=self.backups)
+        from engine.rollback import RevisionPulumiRunner
+
+        return RevisionPulumiRunner(source, self.home, self.stream, self.home.passphrase, lock_timeout=self.lock_timeout)
+
+    def history_store(self):
+        """The run history's store, or None when recording is disabled (a bad ENGINE_HISTORY_URL)."""
+        return self.history.store
+
+    def after_deploy(self):
+        from engine.post_deploy import AfterDeploy
+
+        return AfterDeploy(self.post_deploy_tests(), self.revision_of, self.history_store, self.runner_at, self.stream)
 
     def gate(self):
         """Policy and cost between plan and apply, for a catalog with its own ``policy/`` (``*.rego`` policies

@@ -73,11 +73,12 @@ def render_stack(result: StackResult) -> list[str]:
         # lines end at "\n" (or "\r\n") only: any other break (a lone CR, U+2028) is shown as an escape
         for line in (result.error or "unknown error").replace("\r\n", "\n").split("\n"):
             lines.append(f"    {e(line)}")
+        lines.extend(_after_deploy(result))
         return lines
     if result.status == "not-deployed":
         lines.append("    the stack does not exist (run `engine up` first)")
         return lines
-    if result.operation in ("up", "preview", "refresh", "destroy"):
+    if result.operation in ("up", "preview", "refresh", "destroy", "rollback", "restore"):
         c = result.changes
         lines.append(f"    changes: +{c.create} create  ~{c.update} update  ±{c.replace} replace  -{c.delete} delete  ={c.same} same")
         for change in result.resources[:50]:
@@ -86,14 +87,39 @@ def render_stack(result: StackResult) -> list[str]:
         if len(result.resources) > 50:
             lines.append(f"      … and {len(result.resources) - 50} more")
     lines.extend(_governance(result))
+    lines.extend(_after_deploy(result))
     if result.details:
         for key, value in result.details.items():
-            lines.append(f"    {e(key)}: {_value(value)}")
+            if key not in ("tests", "rollback_of", "rolled_back"):
+                lines.append(f"    {e(key)}: {_value(value)}")
     if result.outputs:
         lines.append("    outputs:")
         width = max(len(e(k)) for k in result.outputs)
         for key in sorted(result.outputs):
             lines.append(f"      {e(key):<{width}}  {_value(result.outputs[key])}")
+    return lines
+
+
+def _after_deploy(result: StackResult) -> list[str]:
+    """Post-deploy tests, the snapshot a rollback applied, the automatic rollback after a failed test."""
+    e, lines = escape_inline, []
+    tests = result.tests
+    if tests is not None:
+        counts = ", ".join(f"{n} {what}" for n, what in ((tests.passed, "passed"), (tests.failed, "failed"), (tests.skipped, "skipped")) if n)
+        lines.append(f"    post-deploy tests ({e(tests.directory)}): {e(tests.status)}" + (f" — {counts}" if counts else ""))
+        for failure in tests.failures:
+            lines.append(f"      FAILED {e(failure.name)}")
+            lines.extend(f"        {e(line)}" for line in failure.message.splitlines()[:6])
+    if result.rollback is not None:
+        info = result.rollback
+        lines.append(f"    rolled back to run {info.source_run}" + (f" (commit {e(info.source_sha[:7])})" if info.source_sha else "")
+                     + f", {e(info.revision or '?')}" + (f"; because: {e(info.reason.splitlines()[0])}" if info.reason else ""))
+    if result.rolled_back is not None:
+        rolled = result.rolled_back
+        if rolled.get("status") == "succeeded":
+            lines.append(f"    rolled back automatically to run {rolled.get('source_run')} (rollback run {rolled.get('run_id')})")
+        else:
+            lines.append(f"    rollback {e(str(rolled.get('status')))}: {e((rolled.get('error') or '').splitlines()[0] if rolled.get('error') else '')}")
     return lines
 
 

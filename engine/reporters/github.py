@@ -20,7 +20,7 @@ import jinja2
 from engine.errors import Problem
 from engine.github import GitHubAPI
 from engine.planning import StackTarget
-from engine.results import ResourceChange, StackResult
+from engine.results import Changes, ResourceChange, StackResult
 
 COMMENT_LIMIT = 65_536  # GitHub's limit for a comment or issue body, in characters
 STATUS_DESCRIPTION_LIMIT = 140
@@ -145,6 +145,14 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
     elif result.status == "blocked":
         icon, headline = "🛑", ("**Blocked by policy.** This plan would not be applied: a policy denies it." if mode == "plan"
                                 else "**Blocked by policy.** Nothing was applied: a policy denied this plan.")
+    elif result.operation == "rollback":
+        source = result.rollback
+        where = f"run {source.source_run}" + (f" (commit `{source.source_sha[:7]}`)" if source and source.source_sha else "") if source else "an earlier deploy"
+        icon, headline = ("↩️", f"**Rolled back to {where}:** {_changes_only(result) or 'no changes were needed'}.") if ok else (
+            "❌", f"**Rollback to {where} failed.**")
+    elif result.tests is not None and result.tests.status != "passed":
+        icon, headline = "❌", "**Applied, but the post-deploy tests failed.**" + (
+            " The environment was rolled back to its last good deploy." if (result.rolled_back or {}).get("status") == "succeeded" else "")
     elif not ok:
         icon, headline = "❌", f"**{'Plan' if mode == 'plan' else 'Apply'} failed.**"
     elif mode == "plan":
@@ -152,17 +160,21 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
     else:
         icon, headline = "🚀", f"**Applied: {_changes_only(result)}** ({result.changes.same} unchanged)." if total else "**Applied: no changes were needed.**"
     resources = [replace(c, properties=sorted(set(c.properties))) for c in sorted(result.resources, key=_row_order)]
-    outputs = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in sorted(result.outputs.items())]
+    rolled_back = result.rolled_back if (result.rolled_back or {}).get("status") == "succeeded" else None
+    shown_values = rolled_back.get("outputs", {}) if rolled_back else result.outputs  # after a rollback: what is deployed now
+    outputs = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in sorted(shown_values.items())]
     context = dict(marker=marker(result.customer, result.environment), icon=icon, title=title, r=result, headline=headline,
                    policy=_policy_view(result.policy), cost=_cost_view(result.cost),
                    binary=result.details.get("binary"), sha=sha, run_url=run_url, updated=now or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   resources=resources, outputs=outputs, ansible=result.details.get("ansible"))
+                   resources=resources, outputs=outputs, ansible=result.details.get("ansible"), tests=result.tests,
+                   rolled_back=_rolled_back_view(result.rolled_back), outputs_after_rollback=rolled_back is not None)
     template = _TEMPLATES.get_template("stack_comment.md.j2")
     error_chars = ERROR_CHARS
     shown, shown_outputs = list(resources), list(outputs)
     while True:
-        # a block's reason is the Policy section above: not repeated as an error
-        error = _code_block(result.error, ERROR_LINES, error_chars) if result.error and result.status != "blocked" else None
+        # a block's reason is the Policy section above, failed tests' the Post-deploy tests section: not repeated as an error
+        repeated = result.status == "blocked" or (result.tests is not None and result.tests.status != "passed")
+        error = _code_block(result.error, ERROR_LINES, error_chars) if result.error and not repeated else None
         body = template.render(shown=shown, hidden=len(resources) - len(shown), shown_outputs=shown_outputs,
                                hidden_outputs=len(outputs) - len(shown_outputs), error=error, **context)
         if len(body) <= COMMENT_LIMIT:
@@ -176,6 +188,28 @@ def render_comment(result: StackResult, *, mode: str, sha: str | None, run_url: 
             error_chars //= 4
         else:
             return _too_long(context["marker"], f"### {icon} {title} · `{_cell(result.customer, 100)}` / `{_cell(result.environment, 100)}`", headline)
+
+
+def _rolled_back_view(rolled: dict | None) -> dict | None:
+    """An automatic rollback after failed post-deploy tests, as the comment tells it."""
+    if rolled is None:
+        return None
+    changes = Changes(**rolled["changes"]) if rolled.get("changes") else Changes()
+    sha = rolled.get("source_sha")
+    return {"status": rolled.get("status"), "source": f"run {rolled.get('source_run')}" + (f" (commit `{sha[:7]}`)" if sha else ""),
+            "changes": changes.describe(), "error": (rolled.get("error") or "").splitlines()[0] if rolled.get("error") else ""}
+
+
+def rolled_back_description(result: StackResult) -> str:
+    """The status text of a failed deploy that was rolled back: the rollback first (it is the environment's state now)."""
+    rolled = result.rolled_back or {}
+    why = (result.error or "failed").splitlines()[0]
+    if rolled.get("status") == "succeeded":
+        sha = rolled.get("source_sha")
+        return f"rolled back to run {rolled.get('source_run')}" + (f" ({sha[:7]})" if sha else "") + f" after: {why}"
+    if rolled.get("status"):
+        return f"{why}; rollback {rolled['status']}: {(rolled.get('error') or '').splitlines()[0] if rolled.get('error') else ''}"
+    return why
 
 
 def _policy_view(policy: dict | None) -> dict | None:
@@ -305,6 +339,9 @@ class Feedback:
                 self.status(target.environment, "pending", f"{verb} with {target.tool}…")
 
     def stack_done(self, result: StackResult) -> None:
+        if result.operation == "rollback":
+            self.rollback_done(result)
+            return
         if result.status == "succeeded":
             state, description = "success", (("plan: " if self.mode == "plan" else "applied: ") + result.changes.describe())
         elif result.status == "skipped":
@@ -314,7 +351,7 @@ class Feedback:
         elif result.status == "blocked":
             state, description = "failure", (result.error or "blocked by policy").splitlines()[0]
         else:
-            state, description = "failure", (result.error or "failed").splitlines()[0]
+            state, description = "failure", rolled_back_description(result)
         if self._plan_step_of_apply:
             self.status(result.environment, state, description, stage="plan")
             if state == "success":
@@ -331,6 +368,24 @@ class Feedback:
                                 render_comment(result, mode=self.mode, sha=self.sha, run_url=self.run_url))
         if self.mode == "apply" and self.sha and result.status in ("succeeded", "failed"):
             self.deployment(result)
+
+    def rollback_done(self, result: StackResult) -> None:
+        """A rollback run.  After a failed deploy (automatic) the failed deploy's status and comment already tell it; the
+        rollback adds a deployment of the commit it applied again.  A rollback asked for by hand (``engine rollback
+        --github``: this feedback's commit is the one rolled back to) also sets that commit's ``infra/<env>`` status."""
+        source = result.rollback
+        automatic = source is not None and source.reason is not None
+        if not automatic:
+            state = "success" if result.status == "succeeded" else "failure"
+            where = f"run {source.source_run}" if source else "an earlier deploy"
+            self.status(result.environment, state, f"rolled back to {where}: " + (result.changes.describe() if state == "success"
+                                                                                    else (result.error or "failed").splitlines()[0]))
+            if self.pr:
+                self.upsert_comment(result.customer, result.environment,
+                                    render_comment(result, mode="apply", sha=self.sha, run_url=self.run_url))
+        sha = source.source_sha if source is not None and source.source_sha else None
+        if sha and result.status in ("succeeded", "failed"):
+            self.deployment(result, ref=sha, task="deploy:rollback")
 
     def config_rejected(self, customer: str, path: str, problems: list[Problem]) -> None:
         count = f"{len(problems)} problems; " if len(problems) > 1 else ""
@@ -383,18 +438,20 @@ class Feedback:
                 return "created"
         return "failed"
 
-    def deployment(self, result: StackResult) -> None:
-        """A deployment per environment and commit, with the outputs; found again instead of duplicated."""
-        key = f"{result.customer}/{result.environment}@{self.sha}"
+    def deployment(self, result: StackResult, ref: str | None = None, task: str = "deploy") -> None:
+        """A deployment per environment and commit (and rollback source), with the outputs; found again instead of duplicated."""
+        ref = ref or self.sha
+        key = f"{result.customer}/{result.environment}@{ref}" + (f"/rollback-of-{result.rollback.source_run}" if result.rollback else "")
+        what = (f"rollback to run {result.rollback.source_run}: " if result.rollback else "") + result.changes.describe()
         body = {
-            "ref": self.sha, "environment": result.environment, "task": "deploy", "auto_merge": False, "required_contexts": [],
-            "description": _clip(f"{result.tool}: {result.changes.describe()}"),
+            "ref": ref, "environment": result.environment, "task": task, "auto_merge": False, "required_contexts": [],
+            "description": _clip(f"{result.tool}: {what}"),
             "production_environment": result.environment in ("production", "prod"),
             "payload": {"engine": {"key": key, "tool": result.tool, "changes": result.changes.__dict__, "outputs": result.outputs}},
         }
         deployment_id = None
         for attempt in self._attempts():  # each retry re-reads first: a failed create may have landed
-            existing = self._try(f"read deployments (attempt {attempt + 1})", lambda: self.api.deployments(self.repository, self.sha, result.environment))
+            existing = self._try(f"read deployments (attempt {attempt + 1})", lambda: self.api.deployments(self.repository, ref, result.environment))
             if existing is None and not self.api.dry_run:
                 continue
             for d in existing or []:
@@ -407,7 +464,7 @@ class Feedback:
                 break
         state = "success" if result.status == "succeeded" else "failure"
         status = {"state": state, "environment": result.environment, "auto_inactive": True,
-                  "description": _clip(result.changes.describe() if state == "success" else (result.error or "failed").splitlines()[0])}
+                  "description": _clip(what if state == "success" else rolled_back_description(result))}
         if self.run_url:
             status["log_url"] = self.run_url
         if deployment_id is not None or self.api.dry_run:

@@ -24,7 +24,8 @@ from semver import VersionInfo
 
 import programs
 from engine import process, toolchain
-from engine.errors import ToolchainError
+from engine.backups import BackupStore, Stamp
+from engine.errors import EngineError, ToolchainError
 from engine.home import EngineHome
 from engine.planning import StackTarget
 from engine.diffs import changed_paths, value_diffs
@@ -81,8 +82,10 @@ class PulumiRunner:
     tool = "pulumi"
 
     def __init__(self, home: EngineHome, stream: EventStream | None = None, lock_timeout: float = 0.0,
-                 find_tool: Callable[[], Tool] = lambda: toolchain.ensure("pulumi")):
+                 find_tool: Callable[[], Tool] = lambda: toolchain.ensure("pulumi"),
+                 backups: Callable[[StackTarget], BackupStore] | None = None):
         self.home = home
+        self.backups = backups  # where each stack's state backups go (engine/backups.py); None: none kept
         self.stream = stream or EventStream()
         self.lock_timeout = lock_timeout
         self._find_tool = find_tool  # resolved on first use: deployed_with and prepare need no binary
@@ -170,11 +173,119 @@ class PulumiRunner:
         recovered: list[str] = []
         try:
             with exclusive(self.home, target, operation, self.lock_timeout, self.stream, recovered):
+                kept = []
+                if operation in BACKED_UP:
+                    try:
+                        kept.append(self._keep_backup(target, "before-up"))
+                    except EngineError as exc:  # no backup, no deploy: nothing has changed yet
+                        return StackResult.for_target(target, operation, Status.FAILED, error=exc.message, duration_s=time.monotonic() - started)
                 result = self._run(target, operation, gate=gate)
+                if operation == Operation.DESTROY and result.status == Status.SUCCEEDED and self.backups is not None:
+                    self.backups(target).clear()  # nothing left to restore: a destroyed stack leaves nothing behind
+                if operation in BACKED_UP and result.status == Status.SUCCEEDED:
+                    try:
+                        kept.append(self._keep_backup(target, "after-up"))
+                    except EngineError as exc:  # deployed: the missing backup is a notice, not a failure
+                        self.stream.publish(Notice(target, f"warning: {exc.message}"))
+                result.backups = [b for b in kept if b]
         except StackLockHeld as exc:
             return locked_result(target, operation, exc.held, started)
         result.recovered = recovered + result.recovered
         return result
+
+    # -- state: backups, restore, outputs for the post-deploy tests -------------------------------------------
+
+    def export_state(self, target: StackTarget) -> bytes | None:
+        """The stack's state as ``pulumi stack export`` writes it; None when the stack has none.  A file:// backend's
+        checkpoint is read directly (the same deployment, without starting the CLI); remote backends are exported."""
+        root = state_file(target.backend_url)
+        if root is not None:
+            path = root / ".pulumi" / "stacks" / target.project / f"{target.stack}.json"
+            try:
+                data = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                return None
+            except ValueError:
+                raise DamagedState(f"{path} is not valid JSON") from None
+            latest = (data.get("checkpoint") or {}).get("latest") if isinstance(data, dict) else None
+            if not isinstance(latest, dict):
+                raise DamagedState(f"{path} holds no deployment")
+            return json.dumps({"version": 3, "deployment": latest}, sort_keys=True).encode()
+        stack = self._stack(target, create=False)
+        if stack is None:
+            return None
+        exported = stack.export_stack()
+        return json.dumps({"version": exported.version, "deployment": exported.deployment}, sort_keys=True).encode()
+
+    @staticmethod
+    def stamp(state: bytes) -> Stamp:
+        deployment = json.loads(state).get("deployment") or {}
+        return Stamp(written_at=(deployment.get("manifest") or {}).get("time"), resources=len(deployment.get("resources") or []))
+
+    def _keep_backup(self, target: StackTarget, reason: str) -> str | None:
+        """Back up the stack's state (only a state holding resources); the backup's id, or None when none was needed."""
+        if self.backups is None:
+            return None
+        try:
+            state = self.export_state(target)
+        except DamagedState:
+            return None  # nothing restorable to keep
+        if state is None or not self.stamp(state).resources:
+            return None
+        backup = self.backups(target).save(self.tool, state, reason, self.stamp(state))
+        return backup.id if backup else None
+
+    def restore(self, target: StackTarget, state: bytes, check: Callable[[Stamp | None, str | None], None]) -> StackResult:
+        """Put ``state`` back as the stack's state, under the stack's lock, then refresh: the result shows what differs
+        between that state and the real resources (and the state now records them).
+
+        ``check(live stamp or None, why the live state is unreadable or None)`` runs first, under the lock, and raises
+        to refuse (a newer live state).  The live state, if readable, is backed up before it is replaced."""
+        started = time.monotonic()
+        recovered: list[str] = []
+        try:
+            with exclusive(self.home, target, Operation.RESTORE, self.lock_timeout, self.stream, recovered):
+                try:
+                    live = self.export_state(target)
+                    check(self.stamp(live) if live else None, None)
+                except DamagedState as exc:
+                    live = None
+                    check(None, str(exc))
+                kept = [self._keep_backup(target, "before-restore")] if live else []
+                data = json.loads(state)
+                root = state_file(target.backend_url)
+                if root is not None:
+                    # the checkpoint file itself: `stack import` cannot replace a checkpoint it cannot read
+                    self._write_checkpoint(root / ".pulumi" / "stacks" / target.project / f"{target.stack}.json", target, data)
+                else:
+                    stack = self._stack(target, create=True)
+                    stack.import_stack(auto.Deployment(version=data["version"], deployment=data["deployment"]))
+                result = self._run(target, Operation.REFRESH)
+                result.operation = Operation.RESTORE
+                result.backups = [b for b in kept if b]
+        except StackLockHeld as exc:
+            return locked_result(target, Operation.RESTORE, exc.held, started)
+        result.recovered = recovered + result.recovered
+        result.duration_s = time.monotonic() - started
+        return result
+
+    @staticmethod
+    def _write_checkpoint(path: Path, target: StackTarget, data: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint = {"version": 3, "checkpoint": {"stack": f"organization/{target.project}/{target.stack}", "latest": data["deployment"]}}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(checkpoint, indent=4))
+        os.replace(tmp, path)
+
+    def reveal_outputs(self, target: StackTarget) -> dict[str, dict]:
+        """Every output with its real value, ``{name: {"value", "secret"}}``: for the post-deploy tests only, which keep
+        secret values out of everything they print.  Empty when the stack does not exist."""
+        recovered: list[str] = []
+        with exclusive(self.home, target, Operation.OUTPUTS, self.lock_timeout, self.stream, recovered):
+            stack = self._stack(target, create=False)
+            if stack is None:
+                return {}
+            return {k: {"value": v.value, "secret": bool(v.secret)} for k, v in stack.outputs().items()}
 
     def _run(self, target: StackTarget, operation: Operation, retried: bool = False, gate: Gate | None = None) -> StackResult:
         started = time.monotonic()
@@ -338,6 +449,14 @@ class PulumiRunner:
         for log in (self.home.pulumi_home / "logs").glob(f"organization+{target.project}+{target.stack}-*.log"):
             if logs.fullmatch(log.name):
                 log.unlink(missing_ok=True)
+
+
+# Operations that write a stack's resources from its desired state: the state is backed up before (and after) each.
+BACKED_UP = (Operation.UP, Operation.REMEDIATE)
+
+
+class DamagedState(Exception):
+    """The stack's state file exists but cannot be read (a hand edit gone wrong)."""
 
 
 class _EventCollector:

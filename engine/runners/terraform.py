@@ -30,13 +30,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from engine import process, tfplan, toolchain
 from engine.clouds import terraform_module
-from engine.errors import InputError, StackLockedError
+from engine.backups import BackupStore, Stamp
+from engine.errors import EngineError, InputError, StackLockedError
 from engine.home import EngineHome
 from engine.planning import StackTarget
 from engine.results import SECRET_MASK, Operation, StackInfo, StackResult, Status
 from engine.plan_document import from_terraform_plan
 from engine.runners.base import Gate, StackLockHeld, exclusive, locked_result, state_file
-from engine.stream import EventStream, ResourceStep, StackStarted
+from engine.stream import EventStream, Notice, ResourceStep, StackStarted
 from engine.toolchain import TOFU_VERSION, Tool
 
 MODULES_ROOT = Path(__file__).resolve().parent.parent.parent / "terraform"  # a source checkout's; the provider's catalog may hold its own
@@ -239,8 +240,9 @@ class TerraformRunner:
                  find_tool: Callable[[str, str], Tool] = lambda name, version: toolchain.ensure(name, version=version),
                  find_mirror: Callable[[], Path] = lambda: toolchain.ensure_provider_mirror(),
                  find_terraform: Callable[[], tuple[str, str] | None] = terraform_on_path, modules_root: Path = MODULES_ROOT,
-                 distribution: str | None = None):
+                 distribution: str | None = None, backups: Callable[[StackTarget], BackupStore] | None = None):
         self.home = home
+        self.backups = backups  # where each stack's state backups go (engine/backups.py); None: none kept
         self.modules_root = modules_root
         self.stream = stream or EventStream()
         self.lock_timeout = lock_timeout
@@ -473,6 +475,11 @@ class TerraformRunner:
                     problem = downgrade(self._state(target, binary, work, env), binary)
                     if problem:
                         raise _ToolFailure(f"{problem[0]}. {problem[1][0].upper()}{problem[1][1:]}.")
+                if operation in BACKED_UP:
+                    try:
+                        result.backups += [b for b in [self._keep_backup(target, binary, work, env, "before-up")] if b]
+                    except EngineError as exc:  # no backup, no deploy: nothing has changed yet
+                        raise _ToolFailure(exc.message) from None
                 operations = {Operation.UP: functools.partial(self._up, gate=gate), Operation.PREVIEW: self._preview, Operation.REFRESH: self._refresh,
                               Operation.DESTROY: self._destroy, Operation.OUTPUTS: self._outputs_operation, Operation.LIST: self._list,
                               Operation.DRIFT: self._drift,
@@ -487,6 +494,13 @@ class TerraformRunner:
                     # (the failure came from the plan, before anything was applied).
                     self._init(binary, work, env, target, force=True)
                     operations[operation](target, binary, work, env, result)
+                if operation == Operation.DESTROY and result.status in (Status.SUCCEEDED, Status.NOT_DEPLOYED) and self.backups is not None:
+                    self.backups(target).clear()  # nothing left to restore: a destroyed stack leaves nothing behind
+                if operation in BACKED_UP and result.status == Status.SUCCEEDED:
+                    try:
+                        result.backups += [b for b in [self._keep_backup(target, binary, work, env, "after-up")] if b]
+                    except EngineError as exc:  # deployed: the missing backup is a notice, not a failure
+                        self.stream.publish(Notice(target, f"warning: {exc.message}"))
         except StackLockHeld as exc:
             failed = locked_result(target, operation, exc.held, started)
             failed.binary = binary.label
@@ -497,6 +511,120 @@ class TerraformRunner:
         finally:
             result.duration_s = time.monotonic() - started
         return result
+
+    # -- state: backups, restore, outputs for the post-deploy tests -------------------------------------------
+
+    def _state_bytes(self, target: StackTarget, binary: Binary, work: Path, env: dict) -> bytes | None:
+        """The stack's state as stored (a local file read as it is; remote state through ``state pull``)."""
+        local = backend_config(target).get("local")
+        if local:
+            try:
+                return Path(local["path"]).read_bytes()
+            except FileNotFoundError:
+                return None
+        proc = self._tf(binary, ["state", "pull"], work, env)
+        if proc.returncode != 0:
+            raise _ToolFailure(_error_text(proc))
+        return proc.stdout.encode() if proc.stdout.strip() else None
+
+    @staticmethod
+    def stamp(state: bytes) -> Stamp:
+        """Serial and lineage of a state; ``ValueError`` when it is not a Terraform state."""
+        data = json.loads(state)
+        if not isinstance(data, dict) or "serial" not in data:
+            raise ValueError("not a Terraform state")
+        return Stamp(serial=int(data["serial"]), lineage=data.get("lineage"),
+                     resources=sum(1 for r in data.get("resources") or [] if isinstance(r, dict) and r.get("mode") == "managed"))
+
+    def _keep_backup(self, target: StackTarget, binary: Binary, work: Path, env: dict, reason: str) -> str | None:
+        if self.backups is None:
+            return None
+        state = self._state_bytes(target, binary, work, env)
+        try:
+            stamp = self.stamp(state) if state else None
+        except ValueError:
+            return None  # a damaged state: nothing restorable to keep
+        if not stamp or not stamp.resources:
+            return None
+        backup = self.backups(target).save(self.tool, state, reason, stamp)
+        return backup.id if backup else None
+
+    def export_state(self, target: StackTarget) -> bytes | None:
+        """The stack's state (``state pull`` for remote state), under the stack's lock."""
+        with exclusive(self.home, target, "state", self.lock_timeout, self.stream, []):
+            binary = self.binary(target)
+            work = self._workdir(target)
+            env = self._env(binary)
+            self._init(binary, work, env, target)
+            return self._state_bytes(target, binary, work, env)
+
+    def restore(self, target: StackTarget, state: bytes, check: Callable[[Stamp | None, str | None], None]) -> StackResult:
+        """Put ``state`` back as the stack's state under the stack's lock (a local state file is replaced; remote state
+        is pushed with ``state push -force``: the engine made its own newer-state check), then refresh.
+
+        ``check(live stamp or None, why the live state is unreadable or None)`` runs first and raises to refuse."""
+        started = time.monotonic()
+        binary = self.binary(target)
+        result = StackResult.for_target(target, Operation.RESTORE, binary=binary.label)
+        try:
+            with exclusive(self.home, target, Operation.RESTORE, self.lock_timeout, self.stream, result.recovered):
+                self.stream.publish(StackStarted(target, Operation.RESTORE, binary.label))
+                work = self._workdir(target)
+                env = self._env(binary)
+                local = backend_config(target).get("local")
+                try:
+                    self._init(binary, work, env, target)
+                    live = self._state_bytes(target, binary, work, env)
+                except _ToolFailure as exc:
+                    live, unreadable = None, str(exc)
+                else:
+                    unreadable = None
+                try:
+                    stamp = self.stamp(live) if live else None
+                except ValueError:
+                    stamp, unreadable = None, "the live state is not a readable Terraform state"
+                check(stamp, unreadable)
+                if stamp is not None and stamp.resources:
+                    backup = self.backups(target).save(self.tool, live, "before-restore", stamp) if self.backups else None
+                    result.backups += [backup.id] if backup else []
+                if local:
+                    path = Path(local["path"])
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                    tmp.write_bytes(state)
+                    os.replace(tmp, path)
+                    self._init(binary, work, env, target)  # the providers the restored state names
+                else:
+                    (work / "engine-restore.tfstate").write_bytes(state)
+                    try:
+                        proc = self._tf(binary, ["state", "push", "-force", f"-lock-timeout={self.tf_lock_timeout}", "engine-restore.tfstate"], work, env)
+                    finally:
+                        (work / "engine-restore.tfstate").unlink(missing_ok=True)
+                    if proc.returncode != 0:
+                        raise _ToolFailure(_error_text(proc))
+                self._refresh(target, binary, work, env, result)
+        except StackLockHeld as exc:
+            failed = locked_result(target, Operation.RESTORE, exc.held, started)
+            failed.binary = binary.label
+            return failed
+        except _ToolFailure as exc:
+            result.status = Status.FAILED
+            result.error = str(exc)
+        result.duration_s = time.monotonic() - started
+        return result
+
+    def reveal_outputs(self, target: StackTarget) -> dict[str, dict]:
+        """Every output with its real value, ``{name: {"value", "secret"}}`` (``sensitive`` outputs are secret): for the
+        post-deploy tests only, which keep secret values out of everything they print."""
+        with exclusive(self.home, target, Operation.OUTPUTS, self.lock_timeout, self.stream, []):
+            binary = self.binary(target)
+            work = self._workdir(target)
+            env = self._env(binary)
+            self._init(binary, work, env, target)
+            proc = self._tf(binary, ["output", "-json", "-no-color"], work, env)
+            if proc.returncode != 0:
+                raise InputError(f"cannot read the outputs of {target.fqn}: {_error_text(proc)}")
+            return {k: {"value": v.get("value"), "secret": bool(v.get("sensitive"))} for k, v in json.loads(proc.stdout or "{}").items()}
 
     def _plan(self, binary: Binary, work: Path, env: dict, extra: list[str]) -> dict:
         plan_file = work / "engine.tfplan"
@@ -632,6 +760,9 @@ class TerraformRunner:
 
 # What Terraform and OpenTofu say when state names a provider the work dir's init did not install.
 _PROVIDER_NOT_INSTALLED = re.compile(r"Failed to load plugin schemas|Required plugins are not installed|Missing required provider")
+
+# Operations that write a stack's resources from its desired state: the state is backed up before (and after) each.
+BACKED_UP = (Operation.UP, Operation.REMEDIATE)
 
 # Operations that write state: an older release line must not run them over a newer one's state.
 _WRITES_STATE = (Operation.UP, Operation.REMEDIATE, Operation.REFRESH, Operation.DESTROY)

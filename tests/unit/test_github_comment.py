@@ -209,3 +209,23 @@ def test_the_policy_status_fails_on_a_deny_and_passes_with_warnings_counted():
     assert policy_status(result(policy=POLICY_DENY)) == ("failure", "denied: " + POLICY_DENY["decisions"][0]["message"])
     assert policy_status(result(policy={"denied": False, "decisions": POLICY_DENY["decisions"][1:]})) == ("success", "passed, 1 warning")
     assert policy_status(result()) is None  # not judged: no status at all
+
+
+def test_a_failed_post_deploy_test_and_the_rollback_that_followed_it():
+    from engine.results import FailedTest, PostDeployOutcome
+
+    tests = PostDeployOutcome("failed", 4, 1, failures=[FailedTest(
+        "test_local_target.py::test_every_instance_disk_has_the_requested_size",
+        "AssertionError: app-1: disk is 20 GB, 40 GB requested\nassert 21474836480 == (40 * 1073741824)")], directory="programs/local/tests")
+    r = result(operation="up", environment="production", status="failed", changes=Changes(update=2, same=9), error=tests.describe(), tests=tests,
+               outputs={"instance_ips": ["10.0.66.10", "10.0.67.10", "10.0.66.11"], "database_password": "[secret]"},
+               rolled_back={"status": "succeeded", "source_run": 7, "source_sha": "fedcba9876543210fedcba9876543210fedcba98", "changes":
+                            {"create": 0, "update": 2, "delete": 1, "replace": 0, "same": 9}, "error": None, "run_id": 9,
+                            "outputs": {"instance_ips": ["10.0.66.10", "10.0.67.10"], "database_password": "[secret]"}})
+    body = render_comment(r, mode="apply", sha=SHA, run_url=None, now="2026-11-26 10:00 UTC")
+    check("apply-tests-failed-rolled-back", body)
+    assert "`test_local_target.py::test_every_instance_disk_has_the_requested_size`" in body
+    assert "rolled back to run 7 (commit `fedcba9`)" in body and "10.0.66.11" not in body  # the outputs now deployed
+    from engine.reporters.github import rolled_back_description
+
+    assert rolled_back_description(r).startswith("rolled back to run 7 (fedcba9) after: post-deploy test test_local_target.py::")
