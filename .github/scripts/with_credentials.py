@@ -23,7 +23,13 @@ reach the runner's log and never a file.
    (audience ``sts.amazonaws.com``) is written to a private file and
    ``AWS_WEB_IDENTITY_TOKEN_FILE`` points at it: the AWS SDKs used by pulumi, OpenTofu's
    S3 backend and boto3 assume the role themselves.  Needs ``permissions: id-token: write``.
-4. Empty values are removed: an unset secret or variable arrives as ``""``, which some
+4. Azure through OIDC.  When ``ARM_CLIENT_ID`` is set without a client secret or certificate,
+   ``ARM_USE_OIDC=true`` and the runner's OIDC token endpoint (``ARM_OIDC_REQUEST_URL``,
+   ``ARM_OIDC_REQUEST_TOKEN``) are exported: Pulumi's azure-native and OpenTofu's azurerm then
+   request a fresh GitHub OIDC token whenever they need one (the azure/login step before signs in
+   only the Azure CLI).  Needs ``permissions: id-token: write``.  GCP needs nothing here: the
+   google-github-actions/auth step exports a credentials file that does the same.
+5. Empty values are removed: an unset secret or variable arrives as ``""``, which some
    SDKs treat differently from "not set".
 
 Then the command runs as a child (its exit code is the step's).  With OIDC, the token file
@@ -45,7 +51,8 @@ import urllib.request
 
 CUSTOMER_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 OPTIONAL = ("ENGINE_GITHUB_TOKEN", "ENGINE_GITHUB_APP_ID", "ENGINE_GITHUB_APP_PRIVATE_KEY", "ENGINE_PASSPHRASES", "ENGINE_DISPATCH_SECRETS",
-            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_REGION", "AWS_DEFAULT_REGION")
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_REGION", "AWS_DEFAULT_REGION",
+            "ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID")
 
 
 def fail(message: str) -> None:
@@ -114,6 +121,17 @@ def aws_oidc(env: dict[str, str]) -> bool:
     return True
 
 
+def azure_oidc(env: dict[str, str]) -> None:
+    """Let the Azure providers authenticate with the job's OIDC token (they request fresh ones themselves)."""
+    if not env.get("ARM_CLIENT_ID") or env.get("ARM_CLIENT_SECRET") or env.get("ARM_CLIENT_CERTIFICATE_PATH") or env.get("ARM_USE_OIDC") == "false":
+        return
+    url, token = env.get("ACTIONS_ID_TOKEN_REQUEST_URL"), env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    if not url or not token:
+        fail("ARM_CLIENT_ID is set but the job cannot request an OIDC token: add `permissions: id-token: write` to the job")
+    print(f"::add-mask::{token}", flush=True)
+    env.update({"ARM_USE_OIDC": "true", "ARM_OIDC_REQUEST_URL": url, "ARM_OIDC_REQUEST_TOKEN": token})
+
+
 def _refresh_forever(env: dict[str, str], stop: "threading.Event") -> None:
     while not stop.wait(240):
         try:
@@ -135,6 +153,7 @@ def main(argv: list[str]) -> None:
     passphrases(env)
     mask_dispatch_secrets(env)
     refresh = aws_oidc(env)
+    azure_oidc(env)
     sys.stdout.flush()
     stdout = open(output, "w", opener=lambda p, f: os.open(p, f, 0o600)) if output else None
     stop = threading.Event()

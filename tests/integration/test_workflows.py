@@ -636,3 +636,60 @@ def test_the_not_applied_job_runs_whatever_happened_and_reports_through_the_engi
          "its job did not reach the engine (cancelled): approval rejected or timed out, production without required reviewers, or cancelled"],
         ["not-applied", "acme", "--at", "4" * 40, "--env=staging", "--env=production", "--reason", "development was not applied"],
     ]
+
+
+def test_every_job_that_runs_the_engine_with_cloud_credentials_reaches_azure_and_gcp_through_oidc_only():
+    """AWS, Azure and GCP alike: federated identities from the job's OIDC token, never a stored key for Azure or GCP."""
+    login = _load(REPO / ".github/actions/cloud-login/action.yml")
+    steps = {step["uses"].split("@")[0]: step for step in login["runs"]["steps"]}
+    assert set(steps) == {"azure/login", "google-github-actions/auth"}
+    assert set(steps["azure/login"]["with"]) == {"client-id", "tenant-id", "subscription-id"}  # OIDC: no creds, no secret
+    assert set(steps["google-github-actions/auth"]["with"]) == {"workload_identity_provider", "service_account", "project_id"}
+    jobs = 0
+    for path in WORKFLOWS:
+        text = path.read_text()
+        for forbidden in ("ARM_CLIENT_SECRET", "AZURE_CREDENTIALS", "credentials_json", "GOOGLE_CREDENTIALS"):
+            assert forbidden not in text, f"{path.name}: a long-lived {forbidden}"
+        for name, job in (_load(path).get("jobs") or {}).items():
+            engine_steps = [s for s in job.get("steps", []) or [] if "AWS_ROLE_ARN" in (s.get("env") or {})]
+            if not engine_steps:
+                continue
+            jobs += 1
+            assert job["permissions"].get("id-token") == "write", (path.name, name)
+            (cloud_login,) = [s for s in job["steps"] if s.get("uses") == "./.github/actions/cloud-login"]
+            assert all(v.startswith("${{ vars.") for v in cloud_login["with"].values()), (path.name, name)
+            order = [s.get("uses") for s in job["steps"]]
+            assert order.index("./.github/actions/cloud-login") > order.index("./.github/actions/setup-engine"), (path.name, name)
+            for step in engine_steps:
+                env = step["env"]
+                assert (env["ARM_CLIENT_ID"], env["ARM_TENANT_ID"], env["ARM_SUBSCRIPTION_ID"]) == (
+                    "${{ vars.AZURE_CLIENT_ID }}", "${{ vars.AZURE_TENANT_ID }}", "${{ vars.AZURE_SUBSCRIPTION_ID }}"), (path.name, name)
+                assert "with_credentials.py" in step["run"], (path.name, name)
+    assert jobs >= 6, jobs
+
+
+def _with_credentials(env: dict, tmp_path) -> tuple[subprocess.CompletedProcess, dict | None]:
+    out = tmp_path / "env.json"
+    proc = subprocess.run([sys.executable, str(REPO / ".github/scripts/with_credentials.py"), "--output", str(out),
+                           sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"],
+                          capture_output=True, text=True, env={"PATH": os.environ.get("PATH", ""), **env}, timeout=60)
+    return proc, (json.loads(out.read_text()) if out.exists() and out.read_text() else None)
+
+
+def test_with_credentials_lets_the_azure_providers_fetch_the_jobs_oidc_tokens(tmp_path):
+    runner = {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.actions.example/x?api-version=2.0",
+              "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token-for-tests"}
+    proc, seen = _with_credentials({**runner, "ARM_CLIENT_ID": "00000000-aaaa-bbbb-cccc-000000000001",
+                                    "ARM_TENANT_ID": "00000000-aaaa-bbbb-cccc-000000000002", "ARM_SUBSCRIPTION_ID": ""}, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "::add-mask::runner-request-token-for-tests" in proc.stdout.splitlines()
+    assert (seen["ARM_USE_OIDC"], seen["ARM_OIDC_REQUEST_URL"], seen["ARM_OIDC_REQUEST_TOKEN"]) == (
+        "true", runner["ACTIONS_ID_TOKEN_REQUEST_URL"], runner["ACTIONS_ID_TOKEN_REQUEST_TOKEN"])
+    assert "ARM_SUBSCRIPTION_ID" not in seen  # unset variables arrive empty and are dropped
+    _, without_azure = _with_credentials({**runner, "ARM_CLIENT_ID": ""}, tmp_path)
+    assert "ARM_USE_OIDC" not in without_azure and "ARM_OIDC_REQUEST_TOKEN" not in without_azure
+
+
+def test_with_credentials_needs_id_token_write_for_azure(tmp_path):
+    proc, _ = _with_credentials({"ARM_CLIENT_ID": "00000000-aaaa-bbbb-cccc-000000000001"}, tmp_path)
+    assert proc.returncode == 2 and "id-token: write" in proc.stdout
