@@ -7,8 +7,12 @@ normalized attributes, so a Pulumi preview and a Terraform plan of the same sett
 same.  The local target is priced as the AWS resources it stands in for, in the tenant's region,
 so the demo shows what the same customer file would cost on AWS.
 
+Azure and GCP stacks are priced from their own regions in the same catalog (``cloud: azure|gcp``), keyed by
+each cloud's size names — the names the sizing table (``engine/sizing.py``) gives the planner; those regions'
+numbers are marked estimates (``note``), and every estimate that uses them says so (``prices_note``).
+
 A resource the catalog has no price for (an unknown type, a size AWS does not offer, a region
-the catalog does not list) is **not priced**: listed with the reason, left out of the totals,
+the catalog does not list, another cloud's region) is **not priced**: listed with the reason, left out of the totals,
 and the estimate says it is incomplete — never counted as zero.  Types that cost nothing
 (subnets, route tables, …) are priced at zero on purpose (``no_charge`` in the catalog).
 """
@@ -18,11 +22,12 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.plan_document import PlanDocument, PlannedResource
+from engine.sizing import cloud_of
 
 CATALOG = Path(__file__).resolve().parent.parent / "policy" / "pricing.yml"
 
@@ -39,6 +44,10 @@ class StoragePrices(_Strict):
 
 
 class RegionPrices(_Strict):
+    # Whose prices these are: a region of another cloud never prices a stack (the local target is priced as AWS).
+    cloud: Literal["aws", "azure", "gcp"] = "aws"
+    # Where the numbers come from when not from the catalog's `source`; set for estimates, and shown with every estimate.
+    note: Annotated[str, Field(min_length=1)] | None = None
     instance_hourly: dict[str, Price]
     database_hourly: dict[str, dict[str, Price]]  # engine -> class -> $/hour (Single-AZ)
     database_multi_az_factor: Annotated[float, Field(ge=1)]
@@ -47,6 +56,8 @@ class RegionPrices(_Strict):
     nat_gateway_hourly: Price
     public_ipv4_hourly: Price
     alarm_monthly: Price
+    dns_zone_monthly: Price | None = None  # a private DNS zone (Azure's database); None: not priced
+    private_endpoint_hourly: Price | None = None  # a Private Service Connect endpoint (GCP's database); None: not priced
 
 
 class PriceCatalog(_Strict):
@@ -125,6 +136,7 @@ class CostEstimate:
     currency: str
     catalog_as_of: str
     resources: list[ResourceCost]
+    prices_note: str | None = None  # the region's own note: these prices are estimates (policy/pricing.yml)
 
     @property
     def monthly_before(self) -> float:
@@ -151,7 +163,8 @@ class CostEstimate:
         return {"currency": self.currency, "catalog_as_of": self.catalog_as_of, "region": self.region,
                 "monthly_before": round(self.monthly_before, 2), "monthly_after": round(self.monthly_after, 2),
                 "monthly_delta": round(self.monthly_delta, 2), "complete": self.complete,
-                "not_priced": [{"address": r.address, "type": r.type, "reason": r.reason} for r in self.not_priced]}
+                "not_priced": [{"address": r.address, "type": r.type, "reason": r.reason} for r in self.not_priced],
+                **({"prices_note": self.prices_note} if self.prices_note else {})}
 
     def to_dict(self) -> dict:
         def resource(r: ResourceCost) -> dict:
@@ -177,6 +190,8 @@ def _components(kind: str, attrs: dict, region: RegionPrices | None, catalog: Pr
         return [Component(catalog.no_charge[kind], 1, "resource", 0.0, 0.0)]
     if region is None:
         raise _NotPriced(f"region {doc.region or '(none)'} is not in the price catalog")
+    if region.cloud != cloud_of(doc.target):
+        raise _NotPriced(f"region {doc.region} of the price catalog has {region.cloud} prices, not {cloud_of(doc.target)}'s")
 
     def hourly(name: str, price: float, quantity: float = 1) -> Component:
         return Component(name, hours * quantity, "hours", price, price * hours * quantity)
@@ -218,6 +233,14 @@ def _components(kind: str, attrs: dict, region: RegionPrices | None, catalog: Pr
         return [hourly("NAT gateway (the local target's stand-in)", region.nat_gateway_hourly)]
     if kind == "public_ip":
         return [hourly("public IPv4 address", region.public_ipv4_hourly)]
+    if kind == "dns_zone":
+        if region.dns_zone_monthly is None:
+            raise _NotPriced(f"private DNS zones have no price in {doc.region}")
+        return [Component("private DNS zone", 1, "zone-month", region.dns_zone_monthly, region.dns_zone_monthly)]
+    if kind == "private_endpoint":
+        if region.private_endpoint_hourly is None:
+            raise _NotPriced(f"private endpoints have no price in {doc.region}")
+        return [hourly("private endpoint", region.private_endpoint_hourly)]
     if kind == "alarm":
         count = int(attrs.get("alarm_count") or 0)
         return [Component("metric alarm (standard resolution)", count, "alarms", region.alarm_monthly, region.alarm_monthly * count)]
@@ -244,6 +267,7 @@ def price_resource(resource: PlannedResource, doc: PlanDocument, catalog: PriceC
 def estimate(doc: PlanDocument, catalog: PriceCatalog | None = None) -> CostEstimate:
     """The monthly cost of ``doc`` before and after, per resource and in total."""
     catalog = catalog or load_catalog()
+    region = catalog.regions.get(doc.region)
     return CostEstimate(tenant=doc.tenant, environment=doc.environment, tool=doc.tool, target=doc.target, region=doc.region,
                         currency=catalog.currency, catalog_as_of=catalog.as_of,
-                        resources=[price_resource(r, doc, catalog) for r in doc.resources])
+                        resources=[price_resource(r, doc, catalog) for r in doc.resources], prices_note=region.note if region else None)

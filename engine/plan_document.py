@@ -34,7 +34,11 @@ ACTIONS = ("create", "update", "delete", "replace", "no-op")
 RESOURCE_TYPES = (
     "network", "subnet", "route_table", "route_table_association", "internet_gateway", "nat_gateway", "public_ip",
     "security_group", "instance", "volume", "database", "db_subnet_group", "alarm", "notification_topic",
-    "notification_subscription", "network_peering", "other",
+    "notification_subscription", "network_peering",
+    # what the Azure and GCP stacks add (programs/azure, programs/gcp, terraform/azure, terraform/gcp)
+    "resource_group", "association", "network_interface", "router", "private_ip", "private_endpoint", "dns_zone",
+    "dns_zone_link", "database_user", "generated_secret", "iam_binding", "management_lock",
+    "other",
 )
 UNKNOWN = "[unknown]"  # a value only known after apply (Pulumi's unknown sentinel, Terraform's after_unknown)
 _PULUMI_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -110,6 +114,23 @@ _TERRAFORM_TYPES = {
     "aws_db_subnet_group": "db_subnet_group", "aws_cloudwatch_metric_alarm": "alarm", "aws_sns_topic": "notification_topic",
     "aws_sns_topic_subscription": "notification_subscription", "aws_vpc_peering_connection": "network_peering",
     "enginelocal_disk": "volume",
+    # Azure (terraform/azure)
+    "azurerm_resource_group": "resource_group", "azurerm_virtual_network": "network", "azurerm_subnet": "subnet",
+    "azurerm_public_ip": "public_ip", "azurerm_nat_gateway": "nat_gateway", "azurerm_nat_gateway_public_ip_association": "association",
+    "azurerm_network_security_group": "security_group", "azurerm_subnet_network_security_group_association": "association",
+    "azurerm_subnet_nat_gateway_association": "association", "azurerm_network_interface": "network_interface",
+    "azurerm_linux_virtual_machine": "instance", "azurerm_private_dns_zone": "dns_zone",
+    "azurerm_private_dns_zone_virtual_network_link": "dns_zone_link", "azurerm_postgresql_flexible_server": "database",
+    "azurerm_management_lock": "management_lock", "azurerm_monitor_action_group": "notification_topic",
+    "azurerm_monitor_metric_alert": "alarm", "azurerm_virtual_network_peering": "network_peering",
+    # GCP (terraform/gcp)
+    "google_compute_network": "network", "google_compute_subnetwork": "subnet", "google_compute_address": "public_ip",
+    "google_compute_router": "router", "google_compute_router_nat": "nat_gateway", "google_compute_firewall": "security_group",
+    "google_compute_instance": "instance", "google_sql_database_instance": "database", "google_sql_user": "database_user",
+    "google_compute_forwarding_rule": "private_endpoint", "google_pubsub_topic": "notification_topic",
+    "google_pubsub_topic_iam_member": "iam_binding", "google_monitoring_notification_channel": "notification_subscription",
+    "google_monitoring_alert_policy": "alarm", "google_compute_network_peering": "network_peering",
+    "random_password": "generated_secret", "random_id": "generated_secret",
 }
 _PULUMI_TYPES = {
     "aws:ec2/vpc:Vpc": "network", "aws:ec2/subnet:Subnet": "subnet", "aws:ec2/routeTable:RouteTable": "route_table",
@@ -120,6 +141,23 @@ _PULUMI_TYPES = {
     "aws:rds/subnetGroup:SubnetGroup": "db_subnet_group", "aws:cloudwatch/metricAlarm:MetricAlarm": "alarm",
     "aws:sns/topic:Topic": "notification_topic", "aws:sns/topicSubscription:TopicSubscription": "notification_subscription",
     "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": "network_peering",
+    # Azure (programs/azure)
+    "azure-native:resources:ResourceGroup": "resource_group", "azure-native:network:VirtualNetwork": "network",
+    "azure-native:network:Subnet": "subnet", "azure-native:network:PublicIPAddress": "public_ip",
+    "azure-native:network:NatGateway": "nat_gateway", "azure-native:network:NetworkSecurityGroup": "security_group",
+    "azure-native:network:NetworkInterface": "network_interface", "azure-native:compute:VirtualMachine": "instance",
+    "azure-native:privatedns:PrivateZone": "dns_zone", "azure-native:privatedns:VirtualNetworkLink": "dns_zone_link",
+    "azure-native:dbforpostgresql:Server": "database", "azure-native:authorization:ManagementLockByScope": "management_lock",
+    "azure-native:monitor:ActionGroup": "notification_topic", "azure-native:monitor:MetricAlert": "alarm",
+    "azure-native:network:VirtualNetworkPeering": "network_peering",
+    # GCP (programs/gcp)
+    "gcp:compute/network:Network": "network", "gcp:compute/subnetwork:Subnetwork": "subnet", "gcp:compute/address:Address": "public_ip",
+    "gcp:compute/router:Router": "router", "gcp:compute/routerNat:RouterNat": "nat_gateway", "gcp:compute/firewall:Firewall": "security_group",
+    "gcp:compute/instance:Instance": "instance", "gcp:sql/databaseInstance:DatabaseInstance": "database", "gcp:sql/user:User": "database_user",
+    "gcp:compute/forwardingRule:ForwardingRule": "private_endpoint", "gcp:pubsub/topic:Topic": "notification_topic",
+    "gcp:pubsub/topicIAMMember:TopicIAMMember": "iam_binding", "gcp:monitoring/notificationChannel:NotificationChannel": "notification_subscription",
+    "gcp:monitoring/alertPolicy:AlertPolicy": "alarm", "gcp:compute/networkPeering:NetworkPeering": "network_peering",
+    "random:index/randomPassword:RandomPassword": "generated_secret",
 }
 # The local target's resources (Pulumi's dynamic providers and Terraform's enginelocal_document) say what
 # they are in their definition's "kind".
@@ -211,6 +249,96 @@ def _aws_attributes(kind: str, v: dict, *, pulumi: bool) -> dict:
     return {"tags": tags}
 
 
+def _path(v: Any, *keys: Any) -> Any:
+    """``v[k1][k2]…`` through Terraform's one-element block lists and Pulumi's objects alike; None where absent."""
+    for key in keys:
+        v = _first(v) if not isinstance(key, int) else v
+        if isinstance(key, int):
+            v = v[key] if isinstance(v, list) and len(v) > key else None
+        else:
+            v = v.get(key) if isinstance(v, dict) else None
+        if v is None:
+            return None
+    return v
+
+
+def _azure_attributes(kind: str, v: dict, *, pulumi: bool) -> dict:
+    """Attributes of an Azure resource from azure-native's inputs (camelCase) or azurerm's planned values (snake_case)."""
+    tags = _tags(v.get("tags"))
+    if kind == "instance":
+        if pulumi:
+            disk = _path(v, "storageProfile", "osDisk")
+            return {"instance_type": _path(v, "hardwareProfile", "vmSize"), "root_volume_gb": _number(_path(disk, "diskSizeGB")),
+                    "root_volume_type": _path(disk, "managedDisk", "storageAccountType") or "StandardSSD_LRS", "tags": tags}
+        return {"instance_type": v.get("size"), "root_volume_gb": _number(_path(v, "os_disk", "disk_size_gb")),
+                "root_volume_type": _path(v, "os_disk", "storage_account_type") or "StandardSSD_LRS", "tags": tags}
+    if kind == "database":
+        if pulumi:
+            sku, storage, ha = _path(v, "sku", "name"), _number(_path(v, "storage", "storageSizeGB")), _path(v, "highAvailability", "mode")
+            days, public = _number(_path(v, "backup", "backupRetentionDays")), _path(v, "network", "publicNetworkAccess") != "Disabled"
+        else:
+            raw = v.get("sku_name")
+            sku = raw.split("_", 1)[1] if isinstance(raw, str) and "_" in raw else raw  # B_Standard_B1ms -> Standard_B1ms
+            mb = _number(v.get("storage_mb"))
+            storage = _number(mb / 1024) if isinstance(mb, (int, float)) else None
+            ha, days = _path(v, "high_availability", "mode"), _number(v.get("backup_retention_days"))
+            public = v.get("public_network_access_enabled") is not False
+        return {"engine": "postgres", "instance_class": sku, "storage_gb": storage, "multi_az": ha == "ZoneRedundant",
+                "backup_retention_days": days, "publicly_accessible": public, "storage_encrypted": True, "tags": tags}
+    if kind == "alarm":
+        return {"alarm_count": 1, "tags": tags}
+    if kind == "network":
+        return {"cidr": _path(v, "addressSpace", "addressPrefixes", 0) if pulumi else _path(v, "address_space", 0), "tags": tags}
+    if kind == "subnet":
+        return {"cidr": v.get("addressPrefix") if pulumi else _path(v, "address_prefixes", 0), "tags": None}  # Azure subnets take no tags
+    if kind in ("association", "network_peering", "generated_secret", "management_lock"):
+        return {"tags": None}
+    return {"tags": tags}
+
+
+def _gcp_attributes(kind: str, v: dict, *, pulumi: bool) -> dict:
+    """Attributes of a GCP resource from pulumi-gcp's inputs (camelCase) or google's planned values (snake_case)."""
+    def get(snake: str, camel: str) -> Any:
+        return v.get(camel if pulumi else snake)
+
+    labels = v.get("terraform_labels") if not pulumi and isinstance(v.get("terraform_labels"), dict) else get("labels", "labels")
+    tags = _tags(get("user_labels", "userLabels") if kind in ("alarm", "notification_subscription") else labels)
+    if kind == "instance":
+        disk = _path(v, "bootDisk" if pulumi else "boot_disk", "initializeParams" if pulumi else "initialize_params")
+        return {"instance_type": get("machine_type", "machineType"), "root_volume_gb": _number(_path(disk, "size")),
+                "root_volume_type": _path(disk, "type") or "pd-standard", "tags": tags}
+    if kind == "database":
+        settings = _first(v.get("settings"))
+        version = str(get("database_version", "databaseVersion") or "")
+        backup = _first(settings.get("backupConfiguration" if pulumi else "backup_configuration"))
+        kept = _path(backup, "backupRetentionSettings" if pulumi else "backup_retention_settings", "retainedBackups" if pulumi else "retained_backups")
+        ip = _first(settings.get("ipConfiguration" if pulumi else "ip_configuration"))
+        return {"engine": version.split("_", 1)[0].lower() or None, "instance_class": settings.get("tier"),
+                "storage_gb": _number(settings.get("diskSize" if pulumi else "disk_size")),
+                "multi_az": settings.get("availabilityType" if pulumi else "availability_type") == "REGIONAL",
+                "backup_retention_days": _number(kept) if backup.get("enabled") else 0,
+                "publicly_accessible": ip.get("ipv4Enabled" if pulumi else "ipv4_enabled") is not False, "storage_encrypted": True,
+                "tags": _tags(settings.get("userLabels" if pulumi else "user_labels"))}
+    if kind == "alarm":
+        return {"alarm_count": 1, "tags": tags}
+    if kind == "subnet":
+        return {"cidr": get("ip_cidr_range", "ipCidrRange"), "tags": None}  # GCP networks and subnets take no labels
+    if kind in ("network", "router", "nat_gateway", "security_group", "database_user", "iam_binding", "network_peering", "generated_secret"):
+        return {"cidr": None, "tags": None} if kind == "network" else {"tags": None}
+    return {"tags": tags}
+
+
+def _attributes(raw_type: str, kind: str, values: dict, *, pulumi: bool) -> tuple[str, dict]:
+    """(normalized type, attributes) of a cloud resource: AWS's, Azure's or GCP's reader by the type's provider."""
+    if raw_type.startswith(("azure-native:", "azurerm_")):
+        return kind, _azure_attributes(kind, values, pulumi=pulumi)
+    if raw_type.startswith(("gcp:", "google_", "random")):
+        if kind == "public_ip" and values.get("addressType" if pulumi else "address_type") == "INTERNAL":
+            kind = "private_ip"  # an internal address (the database's endpoint) is not a public IPv4
+        return kind, _gcp_attributes(kind, values, pulumi=pulumi)
+    return kind, _aws_attributes(kind, values, pulumi=pulumi)
+
+
 def _unknowns_to_marker(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _unknowns_to_marker(v) for k, v in value.items()}
@@ -263,8 +391,8 @@ def _terraform_side(raw_type: str, values: Any) -> tuple[str, dict, dict]:
     if raw_type == "enginelocal_disk":
         # the local disk stands in for the AWS module's gp3 root volume
         return "volume", {"size_gb": _number(values.get("size_gb")), "volume_type": "gp3", "tags": None}, values
-    kind = _TERRAFORM_TYPES.get(raw_type, "other")
-    return kind, _aws_attributes(kind, values, pulumi=False), values
+    kind, attributes = _attributes(raw_type, _TERRAFORM_TYPES.get(raw_type, "other"), values, pulumi=False)
+    return kind, attributes, values
 
 
 def from_terraform_plan(plan: dict, target, properties: dict | None = None) -> PlanDocument:
@@ -346,8 +474,7 @@ def _pulumi_side(raw_type: str, inputs: dict) -> tuple[str, dict]:
         kind = _LOCAL_PULUMI_TYPES[short]
         local_kind = {"route_table": "route-table", "alarm": "monitor"}.get(kind, kind)
         return kind, _local_attributes(local_kind, _dict(inputs.get("spec")))
-    kind = _PULUMI_TYPES.get(short, "other")
-    return kind, _aws_attributes(kind, inputs, pulumi=True)
+    return _attributes(short, _PULUMI_TYPES.get(short, "other"), inputs, pulumi=True)
 
 
 def from_pulumi_preview(steps: Iterable[PulumiStep], target, properties: dict | None = None) -> PlanDocument:
@@ -396,6 +523,9 @@ def desired_document(target, properties: dict | None = None) -> PlanDocument:
     def add(name: str, kind: str, attributes: dict, raw: str = "desired") -> None:
         resources.append(PlannedResource(address=f"{kind}.{name}", type=kind, raw_type=raw, action="create", after=attributes))
 
+    if target.program in ("azure", "gcp"):
+        _desired_cloud(target.program, s, add)
+        return _document(target, properties, resources)
     aws = target.program == "aws"
     add("vpc", "network", {"cidr": net.get("vpc_cidr"), "tags": tags})
     subnets = [("public", i, c) for i, c in enumerate(net.get("public_subnets") or [])] + \
@@ -433,3 +563,57 @@ def desired_document(target, properties: dict | None = None) -> PlanDocument:
         else:
             add("monitoring", "alarm", {"alarm_count": count, "tags": tags})
     return _document(target, properties, resources)
+
+
+def _desired_cloud(cloud: str, s: dict, add) -> None:
+    """What programs/azure and programs/gcp (and their modules) create for settings ``s``, resource for resource."""
+    tags = dict(s.get("tags") or {})
+    net = s.get("network") or {}
+    count = int(s.get("instance_count") or 1)
+    azure = cloud == "azure"
+    if azure:
+        add("rg", "resource_group", {"tags": tags})
+    add("vpc", "network", {"cidr": net.get("vpc_cidr") if azure else None, "tags": tags if azure else None})
+    for tier in ("public", "private"):
+        for index, cidr in enumerate(net.get(f"{tier}_subnets") or []):
+            add(f"{tier}-{index}", "subnet", {"cidr": cidr, "tags": None})
+    add("nat", "public_ip", {"tags": tags})
+    add("nat", "nat_gateway", {"tags": tags if azure else None})
+    if azure:
+        for name in ("public", "app", "database"):
+            add(name, "security_group", {"tags": tags})
+        add("admin", "generated_secret", {"tags": None})
+    else:
+        add("nat", "router", {"tags": None})
+        add("app", "security_group", {"tags": None})
+    volume = "StandardSSD_LRS" if azure else "pd-balanced"
+    for index in range(count):
+        if azure:
+            add(f"app-{index + 1}", "network_interface", {"tags": tags})
+        add(f"app-{index + 1}", "instance", {"instance_type": s.get("instance_type"), "root_volume_gb": s.get("volume_size_gb"),
+                                             "root_volume_type": volume, "tags": tags})
+    db = s.get("database")
+    if db:
+        add("database", "database", {"engine": db.get("engine"), "instance_class": db.get("instance_class"), "storage_gb": db.get("storage_gb"),
+                                     "multi_az": bool(db.get("multi_az")), "backup_retention_days": db.get("backup_retention_days"),
+                                     "publicly_accessible": False, "storage_encrypted": True, "tags": tags})
+        add("database", "generated_secret", {"tags": None})
+        if azure:
+            add("database", "dns_zone", {"tags": tags})
+            add("database", "dns_zone_link", {"tags": tags})
+            if s.get("environment") == "production":
+                add("database", "management_lock", {"tags": None})
+        else:
+            add("database", "database_user", {"tags": None})
+            add("database", "private_ip", {"tags": tags})
+            add("database", "private_endpoint", {"tags": tags})
+    mon = s.get("monitoring")
+    if mon:
+        add("alerts", "notification_topic", {"tags": tags})
+        if not azure:
+            add("alerts", "iam_binding", {"tags": None})
+            add("alerts", "notification_subscription", {"tags": tags})
+            if mon.get("alert_email"):
+                add("alerts-email", "notification_subscription", {"tags": tags})
+        for index in range(count):
+            add(f"cpu-high-app-{index + 1}", "alarm", {"alarm_count": 1, "tags": tags})

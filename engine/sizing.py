@@ -257,7 +257,7 @@ def resolve(kind: str, word: str, target: str) -> Resolved:
 def _why(kind: str, word: str, cloud: str) -> str:
     if word not in TABLE[kind]:
         return f" (AWS sells no {word})" if word in vocabulary(kind) else ""
-    return f" (no {cloud} size has its vCPUs and memory: see docs/CLOUDS.md)"
+    return f" (no {cloud} size matches its vCPUs, CPU architecture and memory: see docs/CLOUDS.md)"
 
 
 def allowed(kind: str, target: str) -> tuple[str, ...]:
@@ -320,9 +320,12 @@ def markdown_tables() -> str:
     for kind, title in (("instance", "`instance_type`"), ("database", "`database.instance_class`")):
         out += [f"**{title}** (vCPUs/GiB of memory; — = unmappable on that cloud: exit 2 naming what it takes)", "",
                 "| Portable | Customer file | AWS | Azure | GCP |", "| --- | --- | --- | --- | --- |"]
-        for word, row in TABLE[kind].items():
+        for word in (w for w in vocabulary(kind) if w in TABLE[kind]):
+            row = TABLE[kind][word]
             family = PORTABLE_INSTANCE_FAMILY if kind == "instance" else f"db.{PORTABLE_DATABASE_FAMILY}"
             portable = f"`{size_of(word)}`" if word.rsplit(".", 1)[0] == family else ""
             out.append(f"| {portable} | `{word}` | " + " | ".join(_cell(kind, c, row.get(c)) for c in CLOUDS) + " |")
-        out.append("")
+        out += ["", f"Any other word of the vocabulary ({'<family>.<size>' if kind == 'instance' else 'db.<family>.<size>'}: "
+                f"{', '.join(m.removeprefix('db.') for m in sorted({w.rsplit('.', 1)[0] for w in vocabulary(kind) if '.' in w}))} × "
+                f"{', '.join(SIZES)}) is a size no cloud sells: the local target takes it, every cloud refuses it.", ""]
     return "\n".join(out).rstrip() + "\n"

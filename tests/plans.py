@@ -48,6 +48,12 @@ class _Recorder(pulumi.runtime.Mocks):
             return {"names": ["eu-west-1a", "eu-west-1b"], "zoneIds": ["a", "b"], "id": "eu-west-1"}
         if args.token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0123456789", "architecture": "x86_64"}
+        if args.token == "gcp:compute/getZones:getZones":
+            return {"names": ["europe-west4-a", "europe-west4-b"], "id": "zones"}
+        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
+            return {"project": "acme-project", "id": "config"}
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"number": "123456789012", "id": "projects/acme-project"}
         return {}
 
 

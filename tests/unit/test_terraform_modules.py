@@ -143,3 +143,19 @@ def test_every_resource_that_takes_tags_gets_them(target):
                         assert "var.tags" in text, f"{target}: {rtype}.{name} has no {key}"
                         checked += 1
     assert checked >= 8, checked
+
+
+def test_no_installed_distribution_shadows_the_engines_own_top_level_modules():
+    """python-hcl2 8.1 ships a top-level package `cli`, which shadowed the engine's cli.py and broke the `engine` command."""
+    from importlib import metadata
+
+    ours = {"cli", "engine", "programs"}
+    clashes = set()
+    for dist in metadata.distributions():
+        if (dist.metadata["Name"] or "").lower() == "managed-infra-engine":
+            continue
+        for file in dist.files or ():
+            top = file.parts[0].removesuffix(".py") if file.parts else ""
+            if top in ours and (len(file.parts) > 1 or file.suffix == ".py"):
+                clashes.add((dist.metadata["Name"], top))
+    assert not clashes, f"installed packages that shadow the engine's modules: {sorted(clashes)}"
