@@ -46,8 +46,9 @@ class Engine:
     # Policy and cost between plan and apply (engine/governance.py): a stack's gate, or None (no policies, no prices)
     gate: "Callable[[Tenant, StackTarget], Callable | None] | None" = None
     # After a successful up: post-deploy tests, the deploy's snapshot, a rollback when a test fails (engine/post_deploy.py
-    # AfterDeploy): (tenant, target, result, runner, operation) -> (result, the rollback's result or None); None: nothing
-    after_deploy: "Callable[..., tuple[StackResult, StackResult | None]] | None" = None
+    # AfterDeploy): (tenant, target, result, runner, operation) -> (result, the rollback to run once it is reported, or
+    # None); None: nothing
+    after_deploy: "Callable[..., tuple[StackResult, Callable[[], StackResult | None] | None]] | None" = None
     _catalog_checked: bool = field(default=False, init=False, repr=False)
     _executors: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
@@ -196,16 +197,17 @@ class Engine:
                         stack_result = self.steps(step_name).run(target, stack_result)
                         if stack_result.status != Status.SUCCEEDED:
                             break
-                rollback = None
+                roll_back = None
                 if operation in (Operation.UP, Operation.REMEDIATE) and stack_result.status == Status.SUCCEEDED and self.after_deploy:
-                    stack_result, rollback = self.after_deploy(tenant, target, stack_result, runners[self.runner_key(target)], operation)
+                    stack_result, roll_back = self.after_deploy(tenant, target, stack_result, runners[self.runner_key(target)], operation)
                 if stack_result.status in (Status.FAILED, Status.BLOCKED) and failed is None:
                     failed = stack_result
-                if rollback is not None:  # the failed deploy is reported first, then the rollback that followed it
+                if roll_back is not None:  # the failed deploy is reported first, then the rollback that follows it
                     result.stacks.append(stack_result)
                     self._stack_done(target, stack_result)
-                    self._stack_done(target, rollback)
-                    if stack_result.rolled_back is not None:
+                    rollback = roll_back()  # fills stack_result.rolled_back
+                    if rollback is not None:
+                        self._stack_done(target, rollback)
                         stack_result.rolled_back["run_id"] = rollback.run_id
                     continue
             result.stacks.append(stack_result)

@@ -142,7 +142,8 @@ class AfterDeploy:
     ``rollback_on_failure``, the rollback to the last good snapshot (engine/rollback.py).
 
     Called by ``Engine.run`` as ``after_deploy(tenant, target, result, runner, operation)``; returns the (possibly
-    failed) result and the rollback's result, if one ran — the engine reports both, the failure first."""
+    failed) result and, when it is to be rolled back, the rollback to run once the failure is reported (it returns the
+    rollback's result, or None when none could run; either way it says so in the failed result's ``rolled_back``)."""
 
     tests: PostDeployTests
     revision_of: Callable[[StackTarget], "Revision"]  # the program/module revision deployed now
@@ -150,7 +151,8 @@ class AfterDeploy:
     runner_for: Callable[[str, Path | None], object]  # a runner of the tool over a revision's code (None: the current code)
     stream: EventStream = field(default_factory=EventStream)
 
-    def __call__(self, tenant, target: StackTarget, result: StackResult, runner, operation) -> tuple[StackResult, StackResult | None]:
+    def __call__(self, tenant, target: StackTarget, result: StackResult, runner,
+                 operation) -> tuple[StackResult, Callable[[], StackResult | None] | None]:
         if getattr(runner, "tool", None) != target.tool:
             return result, None  # executed elsewhere (Spacelift): neither tested nor snapshotted here
         if str(operation) == "up" and suite_wanted(tenant.record, target.environment):
@@ -161,7 +163,7 @@ class AfterDeploy:
             result.snapshot = snapshots.build(tenant, target, result, self.revision_of(target), tool_version(target, result))
             return result, None
         if result.tests is not None and result.tests.status != "passed" and rollback_wanted(tenant.record, target.environment):
-            return result, self.roll_back(target, result)
+            return result, lambda: self.roll_back(target, result)
         return result, None
 
     def roll_back(self, target: StackTarget, failed: StackResult) -> StackResult | None:

@@ -294,6 +294,7 @@ class Feedback:
     attempts: int = 3
     sleep: Callable[[float], None] = time.sleep
     log: list[str] = field(default_factory=list)  # what failed, for the run's output
+    _reported: dict[str, StackResult] = field(default_factory=dict, repr=False)  # the last result reported per environment
 
     # -- best effort -----------------------------------------------------
 
@@ -342,6 +343,7 @@ class Feedback:
         if result.operation == "rollback":
             self.rollback_done(result)
             return
+        self._reported[result.environment] = result
         if result.status == "succeeded":
             state, description = "success", (("plan: " if self.mode == "plan" else "applied: ") + result.changes.describe())
         elif result.status == "skipped":
@@ -370,12 +372,19 @@ class Feedback:
             self.deployment(result)
 
     def rollback_done(self, result: StackResult) -> None:
-        """A rollback run.  After a failed deploy (automatic) the failed deploy's status and comment already tell it; the
-        rollback adds a deployment of the commit it applied again.  A rollback asked for by hand (``engine rollback
+        """A rollback run.  After a failed deploy (automatic) the failed deploy's status and comment are written again,
+        now telling the rollback too; the rollback adds a deployment of the commit it applied again.  A rollback asked for by hand (``engine rollback
         --github``: this feedback's commit is the one rolled back to) also sets that commit's ``infra/<env>`` status."""
         source = result.rollback
         automatic = source is not None and source.reason is not None
-        if not automatic:
+        failed = self._reported.get(result.environment)
+        if automatic and failed is not None and failed.rolled_back is not None:
+            # the failed deploy's status and comment now tell the rollback too
+            self.status(result.environment, "failure", rolled_back_description(failed))
+            if self.pr:
+                self.upsert_comment(failed.customer, failed.environment,
+                                    render_comment(failed, mode=self.mode, sha=self.sha, run_url=self.run_url))
+        elif not automatic:
             state = "success" if result.status == "succeeded" else "failure"
             where = f"run {source.source_run}" if source else "an earlier deploy"
             self.status(result.environment, state, f"rolled back to {where}: " + (result.changes.describe() if state == "success"

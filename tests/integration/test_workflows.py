@@ -65,6 +65,7 @@ def test_the_expected_workflows_exist():
         ".github/workflows/drift-detection.yml",
         ".github/workflows/compliance.yml",
         ".github/workflows/review-gc.yml",
+        ".github/workflows/infra-rollback.yml",
         "templates/customer/.github/workflows/trigger-infra.yml",
         "templates/customer/.github/workflows/wait-for-infra.yml",
     }
@@ -315,6 +316,27 @@ def test_review_gc_runs_engine_gc_on_a_schedule_with_the_shared_history():
     assert step["env"]["ENGINE_HISTORY_URL"] == "${{ secrets.ENGINE_HISTORY_URL }}"
     (plan_step,) = [s for s in _load(REPO / ".github/workflows/infra-deploy.yml")["jobs"]["plan"]["steps"] if "engine event" in s.get("run", "")]
     assert plan_step["env"]["ENGINE_HISTORY_URL"] == "${{ secrets.ENGINE_HISTORY_URL }}"
+
+
+def test_rollback_is_a_manual_dispatch_that_previews_unless_asked_to_apply_and_reports_to_the_customer():
+    doc = _load(REPO / ".github/workflows/infra-rollback.yml")
+    triggers = doc.get("on", doc.get(True))
+    assert set(triggers) == {"workflow_dispatch"}
+    assert set(triggers["workflow_dispatch"]["inputs"]) == {"customer", "environment", "to", "apply"}
+    assert triggers["workflow_dispatch"]["inputs"]["apply"]["default"] is False
+    (job,) = doc["jobs"].values()
+    # approved like an apply, and one writer per customer × environment with the applies
+    assert job["environment"] == "${{ inputs.environment }}"
+    assert job["concurrency"]["group"] == "infra-${{ inputs.customer }}-${{ inputs.environment }}"
+    (step,) = [s for s in job["steps"] if "engine rollback" in s.get("run", "")]
+    assert 'engine rollback "$CUSTOMER" "${args[@]}"' in step["run"] and "--github" in step["run"]
+    assert 'args+=(--yes); else args+=(--dry-run)' in step["run"] and 'args+=(--to "$TO"); else args+=(--previous)' in step["run"]
+    assert {step["env"][k] for k in ("CUSTOMER", "ENVIRONMENT", "TO", "APPLY")} == {
+        "${{ inputs.customer }}", "${{ inputs.environment }}", "${{ inputs.to }}", "${{ inputs.apply }}"}
+    # the snapshots are in the run history the applies record into (automatic rollbacks read it there too)
+    assert step["env"]["ENGINE_HISTORY_URL"] == "${{ secrets.ENGINE_HISTORY_URL }}"
+    (apply_step,) = [s for s in _load(REPO / ".github/workflows/apply-environment.yml")["jobs"]["apply"]["steps"] if "engine event" in s.get("run", "")]
+    assert apply_step["env"]["ENGINE_HISTORY_URL"] == "${{ secrets.ENGINE_HISTORY_URL }}"
 
 
 # -- every environment, in file order (infra-deploy.yml → apply-environment.yml) ---------------------------------

@@ -20,6 +20,7 @@ from engine.operations import Engine
 from engine.post_deploy import AfterDeploy
 from engine.results import FailedTest, PostDeployOutcome, StackResult, Status
 from tests.conftest import SMALL_CONFIG, EngineCLI, make_catalog, tenant_record
+from tests.fakegithub.fixture import github_server  # noqa: F401 - pytest fixture
 from tests.fakerunner import FakeRunner
 
 
@@ -254,3 +255,39 @@ def test_engine_rollback_refuses_a_customer_file_that_no_longer_validates(fake_c
     store.execute("UPDATE snapshots SET snapshot = ? WHERE run_id = ?", (json.dumps(snap), row["run_id"]))
     refused = cli("rollback", "acme", "--env", "staging", "--to", str(row["run_id"]), "--yes")
     assert refused.code == 2 and "unknown instance type 't3.tiny'" in refused.stderr
+
+
+# -- what the customer sees on GitHub (the local schema-checking server) -----------------------------------------------
+
+def test_the_customer_sees_the_failed_test_and_the_automatic_rollback_in_status_comment_and_deployments(tmp_path, github_server):  # noqa: F811
+    from engine.github import GitHubAPI, Settings as GitHubSettings
+    from engine.reporters.github import Feedback, marker
+    from engine.results import Changes, RollbackInfo
+
+    sha, good = "1" * 40, "2" * 40
+    github_server.add_repo("acme-org", "app")
+    github_server.add_pull("acme-org", "app", 5, sha)
+    api = GitHubAPI(GitHubSettings(api_url=github_server.url, token="test-token", timeout=5, max_retry_wait=1, writes_per_minute=100_000))
+    feedback = Feedback(api, "acme-org/app", sha, 5, "apply", "https://github.example/run/1")
+    tests = PostDeployOutcome("failed", 4, 1, failures=[FailedTest("test_local_target.py::test_every_instance_disk_has_the_requested_size",
+                                                                  "AssertionError: app-1: disk is 20 GB, 40 GB requested")])
+    failed = StackResult("acme", "production", "acme/production", "pulumi", "up", "failed", changes=Changes(update=1, same=10),
+                         error=tests.describe(), tests=tests)
+    feedback.stack_done(failed)
+    status = [s for s in github_server.statuses("acme-org", "app", sha) if s["context"] == "infra/production"][-1]
+    assert status["state"] == "failure" and "test_every_instance_disk_has_the_requested_size failed" in status["description"]
+
+    # the rollback: the failed deploy's result learns about it, then the rollback run is reported
+    failed.rolled_back = {"status": "succeeded", "source_run": 7, "source_sha": good, "changes": {"update": 1, "same": 10}, "outputs": {}}
+    back = StackResult("acme", "production", "acme/production", "pulumi", "rollback", "succeeded", changes=Changes(update=1, same=10),
+                       rollback=RollbackInfo(source_run=7, source_sha=good, reason=failed.error, revision="git 0123456789ab"))
+    feedback.stack_done(back)
+    status = [s for s in github_server.statuses("acme-org", "app", sha) if s["context"] == "infra/production"][-1]
+    assert status["state"] == "failure" and status["description"].startswith("rolled back to run 7 (2222222) after: post-deploy test")
+    (comment,) = [c for c in github_server.comments("acme-org", "app", 5) if c["body"].startswith(marker("acme", "production"))]
+    assert "**Post-deploy tests:** ❌ 1 failed, 4 passed" in comment["body"] and "rolled back to run 7 (commit `2222222`)" in comment["body"]
+    deployments = {d["sha"]: d for d in github_server.deployments("acme-org", "app")}
+    assert deployments[sha]["statuses"][-1]["state"] == "failure"
+    assert deployments[good]["task"] == "deploy:rollback" and deployments[good]["statuses"][-1]["state"] == "success"
+    assert "rollback to run 7" in deployments[good]["description"]
+    assert feedback.log == []
