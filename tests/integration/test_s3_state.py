@@ -70,7 +70,14 @@ def test_each_customer_gets_its_own_prefix_on_s3(tmp_path, s3_server, monkeypatc
 
     again = cli("up", "acme", "--env", "staging", "--json", check=0).json()["environments"]["staging"]["changes"]
     assert (again["create"], again["update"], again["delete"]) == (0, 0, 0)
+    # state backups (engine/backups.py) sit beside the state, under the customer's own prefix, sealed
+    backups = cli("state", "backups", "acme", "--env", "staging", "--json", check=0).json()
+    assert backups["location"] == "s3://fleet-state/pulumi/acme/backups/staging/" and len(backups["backups"]) == 2
+    assert sorted(keys(client, "pulumi/acme/backups/staging/")) == sorted(f"pulumi/acme/backups/staging/{b['id']}.bak" for b in backups["backups"])
+    sealed = client.get_object(Bucket="fleet-state", Key=f"pulumi/acme/backups/staging/{backups['backups'][0]['id']}.bak")["Body"].read()
+    assert b"urn:pulumi" not in sealed and b"acme-shop" not in sealed
 
     cli("destroy", "acme", "--yes", check=0)
     assert not [k for k in keys(client, "pulumi/acme/.pulumi/stacks/") if k.endswith(".json")]
+    assert keys(client, "pulumi/acme/backups/") == []  # nothing left to restore: the backups go with the stack
     assert "pulumi/beta/.pulumi/stacks/beta/staging.json" in keys(client, "pulumi/beta/")

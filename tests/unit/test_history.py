@@ -81,6 +81,28 @@ class StoreContract:
         assert row["started_at"].endswith("Z") and abs((finished - started).total_seconds() - 12.345) < 0.01
         assert "hunter2-secret" not in json.dumps(row)  # outputs are never stored
 
+    def test_a_successful_deploy_keeps_its_snapshot_and_a_rollback_names_its_source(self, store):
+        from engine.results import RollbackInfo
+
+        snapshot = {"version": 1, "inputs": {"customer_file": {"validated_sha256": "sha256:" + "c" * 64}}, "tool": {"version": "pulumi v3"},
+                    "revision": {"commit": "b" * 40, "dirty": False, "digest": "sha256:" + "d" * 64}, "outputs": {"db_password": "[secret]"}}
+        deployed = result(create=3)
+        deployed.snapshot = snapshot
+        Recorder(store, sha="a" * 40).stack_done(deployed)
+        failed = result(status="failed", error="post-deploy test t failed")
+        failed.snapshot = snapshot  # a failed deploy is never a snapshot
+        Recorder(store).stack_done(failed)
+        back = result(operation="rollback", update=1)
+        back.snapshot, back.rollback = snapshot, RollbackInfo(source_run=deployed.run_id, source_sha="a" * 40, reason="tests failed")
+        Recorder(store, sha="e" * 40).stack_done(back)
+        rows = store.snapshots("acme", "staging")
+        assert [(r["run_id"], r["operation"], r["rollback_of"]) for r in rows] == [(back.run_id, "rollback", deployed.run_id),
+                                                                                  (deployed.run_id, "up", None)]
+        assert rows[1]["revision"] == "git bbbbbbbbbbbb" and rows[1]["tool_version"] == "pulumi v3" and rows[1]["snapshot"]["sha"] == "a" * 40
+        assert rows[0]["sha"] == "a" * 40  # a rollback applies its source's commit again
+        assert store.latest_deploy("acme", "staging")["id"] == back.run_id
+        assert "hunter2-secret" not in json.dumps(rows)  # outputs only as the snapshot recorded them: masked
+
     def test_newest_first_filters_and_limit(self, store):
         insert(store, result("acme", "staging", create=1), 1)
         insert(store, result("acme", "production", create=2), 2)
