@@ -64,7 +64,7 @@ class PlanDocument:
     tenant: str
     environment: str
     tool: str  # pulumi | terraform
-    target: str  # local | aws
+    target: str  # local | aws | azure | gcp
     region: str
     settings: dict  # the validated settings the planner made from the customer file for this environment
     properties: dict  # the tenant's custom properties (infrastructure_tools, …)
