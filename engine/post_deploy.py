@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from engine import process
+from engine.clouds import terraform_module
 from engine.results import SECRET_MASK, FailedTest, PostDeployOutcome, StackResult, Status
 from engine.stream import EventStream, Notice
 
@@ -63,7 +64,7 @@ def rollback_wanted(record, environment: str) -> bool:
 def suite_dir(target: StackTarget, programs_root: Path, modules_root: Path) -> Path:
     """Where ``target``'s tests live: next to the program (Pulumi) or the module (Terraform) it deploys."""
     if target.tool == "terraform":
-        return modules_root / ("local" if target.program == "local" else ".") / "tests"
+        return modules_root / terraform_module(target.program) / "tests"  # the module the runner deploys (terraform/azure, …)
     return programs_root / target.program / "tests"
 
 
