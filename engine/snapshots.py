@@ -26,6 +26,7 @@ from pathlib import Path
 
 from engine import process
 from engine.catalog import Tenant
+from engine.clouds import terraform_module
 from engine.config import CustomerConfig
 from engine.errors import InputError
 from engine.planning import StackTarget
@@ -67,7 +68,8 @@ class Revision:
 def program_files(tool: str, program: str) -> tuple[str, ...]:
     """The paths (relative to the checkout) whose content decides what a deploy of ``program`` does with ``tool``."""
     if tool == "terraform":
-        return ("terraform/local",) if program == "local" else ("terraform",)
+        module = terraform_module(program)  # the module the runner copies for this target (engine/clouds.py)
+        return ("terraform" if module == "." else f"terraform/{module}",)
     return ("programs/__init__.py", f"programs/{program}")
 
 
