@@ -15,6 +15,7 @@ from engine.config import REPOSITORY_PATTERN
 from engine.errors import InputError, UnknownCustomerError
 from engine.spacelift.settings import execution
 from engine.reporters.properties import render_schema, render_show
+from engine.runners.terraform import explain
 from engine.wiring import Wiring
 
 DEFINITIONS = opt("--definitions", "definitions_path", type=FILE, metavar="FILE",
@@ -71,7 +72,8 @@ def show(w: Wiring, repository: str) -> Outcome:
         pass
     effective, sources = properties.effective(record, values)
     # the executor by the rule the engine runs the tenant by (infrastructure_tools and spacelift.yml)
-    meaning = properties.interpret(effective, spacelift=execution(w.spacelift_settings(), record.customer if record else None, effective))
+    meaning = properties.interpret(effective, terraform=explain,
+                                   spacelift=execution(w.spacelift_settings(), record.customer if record else None, effective))
     data = {"repository": repository, "customer": record.customer if record else None, "values": values,
             "effective": effective.model_dump(mode="json"), "sources": sources, "engine": meaning,
             "overridable": list(record.property_overrides) if record else list(properties.ENGINE_PROPERTIES)}

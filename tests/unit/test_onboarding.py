@@ -236,3 +236,16 @@ def test_values_yaml_could_misread_are_written_quoted_and_read_back_as_given(tmp
     text = (cli.catalog / "stacks" / "newco.yml").read_text()
     assert "display_name: '0o17'" in text
     assert cli("validate", "stacks/newco.yml", "--json", check=0).json()["value"]["display_name"] == "0o17"
+
+
+def test_every_terraform_version_the_definitions_offer_is_one_the_engine_serves_and_no_servable_line_is_missing():
+    from engine import toolchain
+    from engine.properties import load
+    from engine.runners.terraform import select_binary
+
+    offered = load(REPO / "policy" / "properties.yml").properties["terraform_version"].allowed
+    for line in offered:  # no PATH terraform: what a clean machine serves
+        assert select_binary(line, terraform_on_path=None).label, line
+    tofu_high = tuple(int(p) for p in toolchain.TOFU_VERSION.split(".")[:2])
+    servable = set(toolchain.TERRAFORM_BUILDS) | {f"1.{minor}" for minor in range(6, tofu_high[1] + 1)}
+    assert set(offered) == servable
