@@ -18,15 +18,18 @@ from tests.conftest import ENGINE, SMALL_CONFIG, EngineCLI, make_catalog, tenant
 TF = 'properties:\n  infrastructure_tools: [terraform]\n  terraform_version: "1.6"\n'
 
 
-def tool_running(lock: Path, timeout: float = 120) -> None:
-    """Wait until the engine holding ``lock`` is running a tool (its lock file lists the tool's session)."""
+def tool_running(lock: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
+    """Wait until the engine holding ``lock`` is running a tool (its lock file lists the tool's session).
+    False when the engine finished first (a fast machine: the whole up fit before this kill point)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if json.loads(lock.read_text() or "{}").get("children"):
-                return
+                return True
         except (OSError, ValueError):
             pass
+        if proc.poll() is not None:
+            return False
         time.sleep(0.02)
     raise AssertionError(f"no tool started under {lock} within {timeout}s")
 
@@ -47,16 +50,18 @@ def test_kill_minus_nine_during_up_then_the_next_run_ends_clean(tmp_path, tool):
     reference("up", "crash", "--env", "staging", check=0)
     expected = files(reference, "crash")
 
-    recovered_any = False
+    recovered_any, killed = False, 0
     for kill_after in (1.5, 2.5, 3.5, 4.5):
         proc = subprocess.Popen([*ENGINE, "up", "crash", "--env", "staging", "--quiet"], env=env, cwd=root,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         # Time from the tool's start, not the engine's (a loaded machine starts Python slowly), and kill only
         # while a tool is running: the stack lock names the tools the engine runs.
-        tool_running(cli.home / "locks" / "crash" / "staging.lock")
+        lock = cli.home / "locks" / "crash" / "staging.lock"
+        assert tool_running(lock, proc), "the engine ended before it started a tool"
         time.sleep(kill_after - 1.0)
-        tool_running(cli.home / "locks" / "crash" / "staging.lock")
-        os.killpg(proc.pid, signal.SIGKILL)  # the engine, mid-flight; its tool runs on in a session of its own
+        if tool_running(lock, proc):
+            os.killpg(proc.pid, signal.SIGKILL)  # the engine, mid-flight; its tool runs on in a session of its own
+            killed += 1
         proc.wait()
 
         run = cli("up", "crash", "--env", "staging", "--json")
@@ -69,4 +74,9 @@ def test_kill_minus_nine_during_up_then_the_next_run_ends_clean(tmp_path, tool):
         assert cli("drift", "crash", "--env", "staging").code == 0
         cli("destroy", "crash", "--yes", check=0)  # start the next round from nothing
         assert files(cli, "crash") == []
-    assert recovered_any  # at least one kill left the tool running: the next run stopped it before touching state
+    assert killed >= 2  # most kill points hit a running tool
+    if tool == "pulumi":
+        # Pulumi's engine and plugins outlive the killed engine in sessions of their own: at least one kill left them
+        # running, and the next run stopped them before touching state.  OpenTofu/Terraform die at their next write to
+        # the dead engine's pipe, so whether one is still running when the next run starts is down to timing.
+        assert recovered_any
