@@ -269,9 +269,8 @@ class StackResult:
             "operation": str(self.operation), "status": str(self.status), "changes": asdict(self.changes),
             "outputs": self.outputs, "resources": [asdict(r) for r in self.resources], "error": self.error,
             "duration_s": round(self.duration_s, 2), "details": self.details,
+            "run_id": self.run_id,  # its row in the run history (`engine rollback --to`); null when not recorded
         }
-        if self.run_id is not None:
-            data["run_id"] = self.run_id
         if self.policy is not None:
             data["policy"] = self.policy
         if self.cost is not None:
