@@ -98,7 +98,7 @@ def test_policy_alone_flags_disallowed_values(fleet):
     assert run.code == 3
     findings = [f for r in run.json()["repositories"] for f in r["findings"]]
     assert {"repository": "beta-org/site", "property": "infrastructure_tools", "actual": ["terraform", "chef"], "expected": None,
-            "reason": "value chef is not allowed (allowed: pulumi, terraform, ansible)"} in findings
+            "reason": "value chef is not allowed (allowed: pulumi, terraform, ansible, spacelift)"} in findings
 
 
 def test_drift_reads_customer_files_from_github_and_survives_a_broken_one(tmp_path, github_server):  # noqa: F811

@@ -104,7 +104,7 @@ def test_a_change_to_programs_local_is_planned_in_one_comment_and_applied_on_mer
 
     report = cli("rollout", "report", "--changed-from", str(changed), "--results", str(results), "--pr", "12", "--json")
     assert report.code == 1, report.stdout[-2000:] + report.stderr[-2000:]
-    assert report.json()["summary"] == {"customers": 3, "stacks": 6, "succeeded": 4, "failed": 1, "skipped": 1}
+    assert report.json()["summary"] == {"customers": 3, "stacks": 6, "succeeded": 4, "failed": 1, "skipped": 1, "blocked": 0}
     (comment,) = server.comments("provider", "manager", 12)  # the same comment, now the rollout's result
     assert rows(comment["body"]) == [("acme", "development", "✅ applied"), ("acme", "staging", "✅ applied"), ("acme", "production", "✅ applied"),
                                      ("beta", "staging", "❌ failed"), ("beta", "production", "⏭️ not run"), ("solo", "development", "✅ applied")]
