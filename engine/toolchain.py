@@ -420,9 +420,9 @@ def _module_replaces(module: str, version: str, work: Path, env: dict) -> list[s
     return parse_replaces(_module_download(module, version, work, env)["GoModText"])
 
 
-def parse_replaces(gomod: str) -> list[str]:
-    """Non-local ``replace`` directives of a go.mod text, as ``old [v] => new v`` strings."""
-    replaces: list[str] = []
+def _replace_lines(gomod: str) -> list[str]:
+    """Every ``replace`` directive of a go.mod text (single-line and block form), as ``old [v] => new [v]``."""
+    lines: list[str] = []
     in_block = False
     for raw in gomod.splitlines():
         line = raw.split("//", 1)[0].strip()
@@ -436,13 +436,15 @@ def parse_replaces(gomod: str) -> list[str]:
             line = line[len("replace "):]
         elif not in_block:
             continue
-        if "=>" not in line:
-            continue
-        target = line.split("=>", 1)[1].strip()
-        if target.startswith((".", "/")):
-            continue  # a local path inside the source repository; we require that module instead
-        replaces.append(line)
-    return replaces
+        if "=>" in line:
+            lines.append(line)
+    return lines
+
+
+def parse_replaces(gomod: str) -> list[str]:
+    """Non-local ``replace`` directives of a go.mod text, as ``old [v] => new v`` strings (a local path inside the
+    source repository is left out: we require that module instead)."""
+    return [line for line in _replace_lines(gomod) if not line.split("=>", 1)[1].strip().startswith((".", "/"))]
 
 
 def _wrapper_build(module: str, version: str, requires: list[str], package: str, output: Path, ldflags: str,
@@ -495,23 +497,7 @@ def _build_tofu(version: str, work: Path, bin_dir: Path, env: dict, progress: Pr
 
 def parse_local_replaces(gomod: str) -> list[str]:
     """The module paths a go.mod replaces with a directory of its own repository (``M => ./dir``)."""
-    modules: list[str] = []
-    in_block = False
-    for raw in gomod.splitlines():
-        line = raw.split("//", 1)[0].strip()
-        if line.startswith("replace ("):
-            in_block = True
-            continue
-        if in_block and line == ")":
-            in_block = False
-            continue
-        if line.startswith("replace "):
-            line = line[len("replace "):]
-        elif not in_block:
-            continue
-        if "=>" in line and line.split("=>", 1)[1].strip().startswith("./"):
-            modules.append(line.split("=>", 1)[0].split()[0])
-    return modules
+    return [line.split("=>", 1)[0].split()[0] for line in _replace_lines(gomod) if line.split("=>", 1)[1].strip().startswith("./")]
 
 
 def nested_module_versions(info: dict, listed: list[str]) -> list[str]:
