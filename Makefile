@@ -49,6 +49,7 @@ browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null; }
 
 demo: tools-pulumi
+	$(BIN)/engine policy install  # every plan passes the provider's policies (policy/*.rego) before it is applied
 	$(BIN)/engine up acme
 	@echo
 	@echo "Deployed. Try: $(BIN)/engine outputs acme   |   $(BIN)/engine up acme --json   |   $(BIN)/engine destroy acme --yes"
