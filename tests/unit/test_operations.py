@@ -138,3 +138,20 @@ def test_without_a_gate_nothing_is_judged(engine_with):
     runner = FakeRunner(plans={"staging": lambda t: None})
     result = engine_with(runner).run("acme", "up")
     assert "gate" not in [c[1] for c in runner.calls] and result.stacks[0].policy is None and result.exit_code == 0
+
+
+def test_the_budget_is_the_providers_cap_lowered_never_raised_by_the_customer(engine_with):
+    from engine.governance import budget_for
+
+    engine = engine_with(FakeRunner())
+    root = engine.catalog.root
+    record = root / "stacks" / "acme.yml"
+    record.write_text(record.read_text() + 'max_monthly_cost: {production: 500, "*": 100}\n')
+    config = root / "examples" / "acme" / "infra" / "variables.yml"
+    text = config.read_text()
+    config.write_text(text.replace("    instance_count: 2\n", "    instance_count: 2\n    max_monthly_cost: 900\n"))
+    tenant = engine.load("acme")
+    assert budget_for(tenant, "production").max_monthly_cost == 500  # 900 asked: the provider's cap holds
+    assert budget_for(tenant, "staging").max_monthly_cost == 100  # the "*" default
+    config.write_text(text.replace("    instance_count: 2\n", "    instance_count: 2\n    max_monthly_cost: 300\n"))
+    assert budget_for(engine.load("acme"), "production").max_monthly_cost == 300  # lowered by the customer (the file is read again)
