@@ -5,6 +5,8 @@ Exit 0 in sync, 3 drift found, 1 errors.
 
 from __future__ import annotations
 
+import functools
+
 import click
 import os
 
@@ -36,7 +38,10 @@ def run(w: Wiring, customers: tuple[str, ...], all_customers: bool, environments
     index, total = drift_mod.parse_shard(shard)
     load_errors: list = []
     targets = drift_mod.select_targets(engine, names, list(environments) or None, (index, total), load_errors)
-    may_remediate = lambda t: engine.catalog.record(t.customer).properties.drift_auto_remediate  # noqa: E731
+    # the tenant's effective properties: for a tenant read from GitHub, its repository's drift_auto_remediate counts
+    # when the record's property_overrides lists it (docs/CUSTOM-PROPERTIES.md); loaded once per customer
+    effective = functools.lru_cache(maxsize=None)(lambda customer: engine.load(customer).record.properties.drift_auto_remediate)
+    may_remediate = lambda t: effective(t.customer)  # noqa: E731
     report = drift_mod.scan(engine, targets, parallel=parallel, remediate=remediate and not dry_run, may_remediate=may_remediate)
     report.stacks += [drift_mod.StackDrift(None, r) for r in load_errors]
     report.shard = f"{index}/{total}"
