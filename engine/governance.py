@@ -94,7 +94,7 @@ def govern(engine, customer: str, environments: list[str] | None, sources: Sourc
     out: list[StackGovernance] = []
     for result in run.stacks:
         item = StackGovernance(environment=result.environment, result=result, budget=budget_for(tenant, result.environment))
-        if result.status != Status.SUCCEEDED:
+        if result.status not in (Status.SUCCEEDED, Status.BLOCKED) or (result.status == Status.BLOCKED and result.plan is None):
             item.problem = f"the preview {result.status}" + (f": {result.error}" if result.error else "")
         elif result.plan is None:
             item.problem = f"the {result.tool} runner gave no plan document for this preview"

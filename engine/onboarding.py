@@ -31,8 +31,12 @@ MAX_NETWORK_INDEX = 1023  # TenantRecord.network_index's bound: 1,023 /18 tenant
 
 
 @contextlib.contextmanager
-def catalog_lock(catalog: Catalog, timeout: float = 30.0) -> Iterator[None]:
-    """Held while a record is planned and written, so two onboardings never pick the same network index."""
+def catalog_lock(catalog: Catalog, timeout: float = 30.0, *, writes: bool = True) -> Iterator[None]:
+    """Held while a record is planned and written, so two onboardings never pick the same network index.
+    A dry run (``writes=False``) takes no lock and leaves no lock file."""
+    if not writes:
+        yield
+        return
     catalog.stacks_dir.mkdir(parents=True, exist_ok=True)
     with open(catalog.stacks_dir / ".onboard.lock", "w") as lock:
         deadline = time.monotonic() + timeout

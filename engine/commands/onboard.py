@@ -101,8 +101,8 @@ def _left_to_do(plan: onboarding.OnboardPlan, checks: list[Step], properties_set
                         f"`engine validate` checks it)")
         if step.what.startswith("environments") and step.done is False:
             todo.append(f"the customer adds the missing environments to {record.config_path}")
-    if "pulumi" in record.properties.infrastructure_tools:
-        todo.append(f"add a passphrase for {customer} to ENGINE_PASSPHRASES (never change it later) — docs/SETUP.md 1.4")
+    # every tenant: Pulumi's secrets and the encrypted state backups (engine/backups.py) use the customer's passphrase
+    todo.append(f"add a passphrase for {customer} to ENGINE_PASSPHRASES (never change it later) — docs/SETUP.md 1.4")
     if record.dispatch_auth == "signature":
         todo.append(f"create {customer}'s dispatch secret (`openssl rand -hex 32`), add it to ENGINE_DISPATCH_SECRETS under "
                     f"\"{customer}\", and give it to the customer for their secret INFRA_DISPATCH_SECRET — docs/SETUP.md 1.7")
@@ -123,7 +123,7 @@ def onboard(w: Wiring, customer: str, repository: str, tools: tuple[str, ...], t
     envs = [e for value in environments for e in value.split(",") if e]
     catalog = w.engine().catalog
     has_github = w.github_settings().has_credentials
-    with onboarding.catalog_lock(catalog):
+    with onboarding.catalog_lock(catalog, writes=not dry_run):
         plan = onboarding.plan(catalog, customer, repository, tools=chosen, terraform_version=terraform_version, target=target,
                                region=region, config_path=config_path, source=source, display_name=display_name,
                                actor=provenance.actor())

@@ -181,6 +181,7 @@ def test_onboard_dry_run_shows_the_record_and_the_property_write_and_makes_neith
     data = cli("onboard", "newco", "--repository", "newco/app", "--dry-run", "--json", check=0).json()
     assert [w.split(" {")[0] for w in data["would_write"]] == ["PATCH /repos/newco/app/properties/values"]
     assert not (cli.catalog / "stacks" / "newco.yml").exists() and _writes(github_server) == []
+    assert not (cli.catalog / "stacks" / ".onboard.lock").exists()  # a dry run leaves no file at all
 
 
 def test_onboard_lists_what_a_person_must_do_when_the_customer_file_is_missing_or_invalid(tmp_path, github_server):  # noqa: F811

@@ -155,3 +155,15 @@ def test_the_budget_is_the_providers_cap_lowered_never_raised_by_the_customer(en
     assert budget_for(tenant, "staging").max_monthly_cost == 100  # the "*" default
     config.write_text(text.replace("    instance_count: 2\n", "    instance_count: 2\n    max_monthly_cost: 300\n"))
     assert budget_for(engine.load("acme"), "production").max_monthly_cost == 300  # lowered by the customer (the file is read again)
+
+
+def test_policy_eval_of_a_blocked_plan_still_assesses_it(engine_with):
+    """`engine policy eval` on the plan it exists to explain: the gate blocks the preview, the assessment still shows
+    (here its cost; the decisions need OPA: tests/integration/test_policy_opa.py)."""
+    from engine.governance import Sources, govern
+
+    engine, _, _ = _gated(engine_with, deny_in={"production"})
+    items = govern(engine, "acme", None, Sources(policy_dir=REPO / "policy", pricing=REPO / "policy" / "pricing.yml"), decide=False)
+    production = next(i for i in items if i.environment == "production")
+    assert production.result.status == "blocked" and production.problem is None
+    assert production.estimate is not None and production.estimate.monthly_after > 0
