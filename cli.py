@@ -68,7 +68,7 @@ def _command(verb: Verb) -> click.Command:
 @click.version_option(package_name="managed-infra-engine", prog_name="engine")
 @click.pass_context
 def main(ctx: click.Context, catalog: str | None, home: str | None) -> None:
-    """Managed Infrastructure Engine: one Pulumi stack per customer and environment."""
+    """Managed Infrastructure Engine: one stack per customer and environment (Pulumi, or Terraform/OpenTofu for terraform customers)."""
     process.install_signal_handlers()
     ctx.obj = Wiring.from_options(catalog, home)
 
