@@ -142,6 +142,7 @@ def test_terraform_rollback_to_an_older_module_revision_and_a_damaged_state_rest
     cli = EngineCLI(tmp_path / "home", root)
     first = production(cli("up", "tfco", "--json", check=0))
     assert first["details"]["tests"]["status"] == "passed" and first["details"]["tests"]["directory"] == "terraform/local/tests"
+    assert first["details"]["tests"]["passed"] == 5  # the four shared with the Pulumi program, and its own database test
     good_files = local_cloud(cli, "tfco")
 
     module = root / "terraform" / "local" / "main.tf"
